@@ -1,0 +1,37 @@
+"""Deterministic, DNS-1123-safe worker names.
+
+A name is a pure function of (pipeline, stage, shard, attempt, run): a retried activity
+finds the pod it created before, and a new run of the same pipeline_id never collides
+with (or adopts) a pod of an older run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_NAME_LENGTH = 63
+_UNSAFE = re.compile(r"[^a-z0-9-]+")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _sanitize(part: str) -> str:
+    return _UNSAFE.sub("-", part.lower()).strip("-")
+
+
+def short_hash(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def dns_safe_name(*parts: str) -> str:
+    """Joins parts into a DNS-1123 label; over 63 characters, truncates and adds a hash."""
+    name = "-".join(p for p in (_sanitize(part) for part in parts) if p) or "worker"
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = short_hash(name, 10)
+    head = name[: MAX_NAME_LENGTH - len(digest) - 1].rstrip("-")
+    return f"{head}-{digest}"
+
+
+def stage_worker_name(pipeline_id: str, stage_id: str, shard: int, attempt: int, run: str) -> str:
+    return dns_safe_name(pipeline_id, stage_id, str(shard), f"a{attempt}", short_hash(run, 6))
