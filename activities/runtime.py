@@ -32,8 +32,6 @@ class WorkerNotFound(PermanentRuntimeError):
     """No worker of that name exists (any more) in this runtime."""
 
 
-
-
 class WorkerRuntime(Protocol):
     """Creates, watches and removes workers. Every method is safe to call again."""
 
@@ -58,5 +56,3 @@ class WorkerRuntime(Protocol):
     async def close(self) -> None:
         """Releases clients and stops every background task of the runtime."""
         ...
-
-

@@ -1,0 +1,22 @@
+"""Worker backends: kubernetes (pods), local (processes) and mock (scripted timers)."""
+
+from __future__ import annotations
+
+from activities.runtime import WorkerRuntime
+from activities.runtimes.local import LocalRuntime
+from activities.runtimes.mock import MockRuntime
+
+
+def create_runtime(kind: str, namespace: str, default_image: str) -> WorkerRuntime:
+    """The backend named by OTTOSCALER_RUNTIME."""
+    if kind == "mock":
+        return MockRuntime()
+    if kind == "local":
+        return LocalRuntime()
+    if kind == "kubernetes":
+        # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
+        from activities.runtimes.kubernetes import KubernetesRuntime
+
+        runtime: WorkerRuntime = KubernetesRuntime.from_environment(namespace, default_image)
+        return runtime
+    raise ValueError(f"OTTOSCALER_RUNTIME: unknown runtime {kind!r} (kubernetes, local, mock)")

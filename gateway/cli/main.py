@@ -1,0 +1,94 @@
+"""`ottoscaler`: up (the embedded stack on a laptop) and serve (in a cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.app import running_ottoscaler
+from gateway.devserver import DevServer
+from gateway.settings import RuntimeKind, Settings
+from gateway.temporal import connect
+
+log = logging.getLogger("ottoscaler")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ottoscaler", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("up", "Temporal dev server + worker + gateway on this machine; Ctrl-C stops all"),
+        ("serve", "worker + gateway against an existing Temporal (TEMPORAL_ADDRESS)"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--runtime", choices=[k.value for k in RuntimeKind])
+        sub.add_argument("--host", help="gateway address to listen on (default 127.0.0.1)")
+        sub.add_argument("--grpc-port", type=int)
+        sub.add_argument("--data-dir", type=Path)
+        sub.add_argument("--temporal-address", help="use this Temporal server, start none")
+        if name == "up":
+            sub.add_argument("--temporal-port", type=int, default=7233)
+            sub.add_argument("--ui-port", type=int, default=8233)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "ottoscaler_runtime": args.runtime,
+        "grpc_host": args.host,
+        "grpc_port": args.grpc_port,
+        "ottoscaler_data_dir": args.data_dir,
+        "temporal_address": args.temporal_address,
+    }
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+async def _serve(settings: Settings, dev: DevServer | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if dev is not None:
+            client = await dev.start(settings.temporal_namespace)
+        else:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        async with running_ottoscaler(settings, client) as running:
+            print(f"Ottoscaler gRPC: {settings.grpc_host}:{running.grpc_port}", flush=True)
+            if dev is not None:
+                print(f"Temporal Web UI: {dev.ui_url}", flush=True)
+            print(
+                f"Temporal: {settings.temporal_address} (task queue "
+                f"{settings.temporal_task_queue}, runtime {running.runtime.name})",
+                flush=True,
+            )
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        if dev is not None:
+            dev.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    dev = None
+    if args.command == "up" and args.temporal_address is None:
+        dev = DevServer(settings.ottoscaler_data_dir, "127.0.0.1", args.temporal_port, args.ui_port)
+        settings = settings.model_copy(update={"temporal_address": dev.address})
+    log.info("settings:\n%s", settings.describe())
+    asyncio.run(_serve(settings, dev))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The pipelines `test-pipeline -type ...` sends: simple, parallel and a full CI/CD DAG.
+
+Every stage runs `sh -c` on the local runtime and prints a few lines from its environment.
+"""
+
+from __future__ import annotations
+
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+
+_SCRIPT = (
+    'echo "[$OTTO_STAGE_ID] shard $OTTO_WORKER_INDEX/$OTTO_WORKER_COUNT'
+    ' attempt $OTTO_ATTEMPT on $OTTO_REPOSITORY@$OTTO_COMMIT_SHA"; '
+    "sleep {seconds}; "
+    'echo "[$OTTO_STAGE_ID] {what}"; '
+    'echo "[$OTTO_STAGE_ID] done"'
+)
+
+
+def stage(
+    stage_id: str,
+    kind: str,
+    what: str,
+    *,
+    depends_on: tuple[str, ...] = (),
+    workers: int = 1,
+    seconds: float = 0.3,
+) -> pb.PipelineStage:
+    return pb.PipelineStage(
+        stage_id=stage_id,
+        type=kind,
+        name=stage_id.replace("-", " "),
+        worker_count=workers,
+        depends_on=list(depends_on),
+        image="busybox:latest",
+        command=["sh", "-c", _SCRIPT.format(seconds=seconds, what=what)],
+        timeout_seconds=120,
+        retry_policy=pb.RetryPolicy(max_attempts=2, retry_delay_seconds=1),
+    )
+
+
+def simple() -> list[pb.PipelineStage]:
+    return [
+        stage("build", "build", "compiled"),
+        stage("test", "test", "tests passed", depends_on=("build",)),
+        stage("deploy", "deploy", "deployed", depends_on=("test",)),
+    ]
+
+
+def parallel() -> list[pb.PipelineStage]:
+    return [
+        stage("lint", "test", "lint clean"),
+        stage("unit-tests", "test", "unit tests passed", workers=2),
+        stage("build-image", "build", "image built"),
+        stage("security-scan", "test", "no findings"),
+    ]
+
+
+def full() -> list[pb.PipelineStage]:
+    """Fan-out after checkout, sharded tests, fan-in before deploy."""
+    return [
+        stage("checkout", "custom", "sources ready", seconds=0.1),
+        stage("build-backend", "build", "backend built", depends_on=("checkout",)),
+        stage("build-frontend", "build", "frontend built", depends_on=("checkout",)),
+        stage("lint", "test", "lint clean", depends_on=("checkout",), seconds=0.1),
+        stage("unit-tests", "test", "unit tests passed", depends_on=("build-backend",), workers=3),
+        stage("e2e-tests", "test", "e2e passed", depends_on=("build-backend", "build-frontend")),
+        stage(
+            "deploy-staging",
+            "deploy",
+            "staging updated",
+            depends_on=("unit-tests", "e2e-tests", "lint"),
+        ),
+        stage("smoke-tests", "test", "staging healthy", depends_on=("deploy-staging",)),
+    ]
+
+
+PIPELINES = {"simple": simple, "parallel": parallel, "full": full}

@@ -1,0 +1,128 @@
+"""Errors → gRPC status codes, in one place, for unary and streaming handlers alike.
+
+Servicers raise GatewayError subclasses (or let SpecError and Temporal's RPCError
+through); the interceptor turns them into the right status with a message that names
+the field. Anything else is a bug: INTERNAL, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
+
+import grpc
+from grpc import aio
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.validation import SpecError
+
+log = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    code = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(GatewayError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(GatewayError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(GatewayError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ResourceExhausted(GatewayError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(GatewayError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class FailedPrecondition(GatewayError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+_TEMPORAL_CODES = {
+    RPCStatusCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED: grpc.StatusCode.UNAVAILABLE,
+    RPCStatusCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    RPCStatusCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(err, GatewayError):
+        return err.code, str(err)
+    if isinstance(err, SpecError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
+    if isinstance(err, RPCError) and err.status in _TEMPORAL_CODES:
+        return _TEMPORAL_CODES[err.status], f"temporal: {err.message}"
+    if isinstance(err, NotImplementedError):
+        return grpc.StatusCode.UNIMPLEMENTED, str(err) or "not implemented yet"
+    if isinstance(err, ConnectionError | TimeoutError):
+        return grpc.StatusCode.UNAVAILABLE, f"temporal is unreachable: {err}"
+    log.exception("internal error", exc_info=err)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}: {err}"
+
+
+async def _abort(context: aio.ServicerContext[Any, Any], err: Exception) -> None:
+    code, message = status_for(err)
+    await context.abort(code, message)
+
+
+def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behaviour(request, context)
+        except aio.AbortError:
+            raise
+        except Exception as err:
+            await _abort(context, err)
+
+    return handler
+
+
+def _wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except aio.AbortError:
+            raise
+        except Exception as err:
+            await _abort(context, err)
+
+    return handler
+
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class ErrorInterceptor(aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream), **kwargs
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)

@@ -1,0 +1,48 @@
+"""One settings model, read once from the environment; CLI flags override it.
+
+The first four variables are the ones the old Go service had.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeKind(StrEnum):
+    KUBERNETES = "kubernetes"
+    LOCAL = "local"
+    MOCK = "mock"
+
+
+class Settings(BaseSettings):
+    """Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    grpc_port: int = Field(9090, ge=0, le=65535)
+    namespace: str = "default"
+    otto_agent_image: str = "busybox:latest"
+    log_level: str = "info"
+    grpc_host: str = "127.0.0.1"
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "ottoscaler"
+    ottoscaler_runtime: RuntimeKind = RuntimeKind.LOCAL
+    ottoscaler_data_dir: Path = Path(".ottoscaler")
+    otto_handler_addr: str = ""
+    ottoscaler_auth_token: SecretStr | None = None
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    max_workers_per_task: int = Field(50, ge=1)
+    max_workers: int = Field(500, ge=1)
+    # How often a progress stream asks its workflow for news.
+    progress_poll_seconds: float = Field(0.1, gt=0)
+
+    def describe(self) -> str:
+        """One line per setting, secrets masked, for the start-up log."""
+        shown: dict[str, Any] = self.model_dump()
+        return "\n".join(f"  {key.upper()}={value}" for key, value in shown.items())

@@ -1,0 +1,95 @@
+"""Small builders for pipeline specs and running them on a real worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.runtime import WorkerRuntime
+from activities.runtimes.mock import MockRuntime
+from gateway.temporal import create_worker
+from workflows.inputs import PipelineInput
+from workflows.models import PipelineSnapshot, PipelineSpec, ProgressEvent, RetrySpec, StageSpec
+from workflows.pipeline import PipelineWorkflow
+
+
+def mock_stage(
+    stage_id: str,
+    *depends_on: str,
+    workers: int = 1,
+    duration: float = 0.0,
+    exit_code: int = 0,
+    fail_attempts: int = 0,
+    reason: str = "",
+    max_attempts: int = 1,
+    retry_delay: int = 0,
+    retryable: Sequence[str] = (),
+    timeout: int = 0,
+) -> StageSpec:
+    config = {
+        "mock.duration": str(duration),
+        "mock.exit_code": str(exit_code),
+        "mock.fail_attempts": str(fail_attempts),
+    }
+    if reason:
+        config["mock.reason"] = reason
+    return StageSpec(
+        stage_id=stage_id,
+        type="test",
+        worker_count=workers,
+        depends_on=depends_on,
+        config=config,
+        timeout_seconds=timeout,
+        retry=RetrySpec(
+            max_attempts=max_attempts,
+            retry_delay_seconds=retry_delay,
+            retryable_failures=tuple(retryable),
+        ),
+    )
+
+
+def pipeline(*stages: StageSpec, pipeline_id: str = "") -> PipelineSpec:
+    return PipelineSpec(
+        pipeline_id=pipeline_id or f"p-{uuid.uuid4().hex[:10]}",
+        stages=stages,
+        repository="otto/demo",
+        commit_sha="abc123",
+    )
+
+
+@asynccontextmanager
+async def worker(
+    client: Client, task_queue: str, runtime: WorkerRuntime | None = None
+) -> AsyncIterator[Worker]:
+    async with create_worker(client, task_queue, runtime or MockRuntime()) as running:
+        yield running
+
+
+async def start(
+    client: Client, task_queue: str, spec: PipelineSpec
+) -> WorkflowHandle[PipelineWorkflow, PipelineSnapshot]:
+    return await client.start_workflow(
+        PipelineWorkflow.run,
+        PipelineInput(spec=spec),
+        id=f"pipeline-{spec.pipeline_id}",
+        task_queue=task_queue,
+    )
+
+
+async def run_pipeline(
+    client: Client, task_queue: str, spec: PipelineSpec
+) -> tuple[PipelineSnapshot, list[ProgressEvent]]:
+    """Runs the pipeline to its end; returns the final snapshot and every transition."""
+    handle = await start(client, task_queue, spec)
+    result = await handle.result()
+    page = await handle.query(PipelineWorkflow.progress, 0)
+    return result, list(page.events)
+
+
+def version_of(events: Sequence[ProgressEvent], stage_id: str, status: str) -> int:
+    """The version of the first event where stage_id reached status."""
+    return next(e.version for e in events if e.stage_id == stage_id and e.status == status)

@@ -1,0 +1,90 @@
+"""`ottoscaler up` as a subprocess, driven by `test-pipeline`, then stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import alive, descendants, free_port
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 60.0
+
+
+class Up:
+    def __init__(self, process: subprocess.Popen[str], grpc_port: int) -> None:
+        self.process = process
+        self.address = f"127.0.0.1:{grpc_port}"
+
+
+def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} not printed; got {lines}")
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    grpc_port = free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "ottoscaler"),
+            "up",
+            "--runtime",
+            "local",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--grpc-port",
+            str(grpc_port),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_for_line(process, "Ottoscaler gRPC", START_TIMEOUT)
+        yield Up(process, grpc_port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.e2e
+def test_full_pipeline_runs_and_sigterm_leaves_no_process(up: Up) -> None:
+    result = subprocess.run(
+        [str(BIN / "test-pipeline"), "-server", up.address, "-type", "full", "-timeout", "2m"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pipeline completed" in result.stdout
+    assert "smoke-tests      COMPLETED" in result.stdout
+
+    started = descendants(up.process.pid)
+    assert started, "up should run the Temporal dev server as a child"
+    up.process.send_signal(signal.SIGTERM)
+    assert up.process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in started):
+        time.sleep(0.05)
+    assert not [pid for pid in started if alive(pid)]

@@ -1,0 +1,34 @@
+"""A running Ottoscaler (worker + gateway on an ephemeral loopback port) per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from grpc import aio
+from temporalio.client import Client
+
+from gateway.app import running_ottoscaler
+from gateway.settings import RuntimeKind, Settings
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+
+
+@pytest.fixture
+def settings(task_queue: str) -> Settings:
+    return Settings(
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        temporal_task_queue=task_queue,
+        ottoscaler_runtime=RuntimeKind.MOCK,
+        max_workers_per_task=10,
+        progress_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
+async def stub(client: Client, settings: Settings) -> AsyncIterator[pb_grpc.OttoscalerServiceStub]:
+    async with (
+        running_ottoscaler(settings, client) as running,
+        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+    ):
+        yield pb_grpc.OttoscalerServiceStub(channel)

@@ -1,0 +1,100 @@
+"""Bad requests: INVALID_ARGUMENT naming the field, nothing started, server keeps serving."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc import aio
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.pipeline_service import pipeline_workflow_id
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.gateway.test_execute_pipeline import request, stage
+
+
+def with_retry(s: pb.PipelineStage, **policy: int) -> pb.PipelineStage:
+    s.retry_policy.CopyFrom(pb.RetryPolicy(**policy))
+    return s
+
+
+def with_field(s: pb.PipelineStage, **fields: int) -> pb.PipelineStage:
+    for name, value in fields.items():
+        setattr(s, name, value)
+    return s
+
+
+BAD_REQUESTS = {
+    "no stages": (request(), "stages: must contain at least one stage"),
+    "missing stage_id": (request(stage("")), "stages[0].stage_id: is required"),
+    "duplicate stage_id": (
+        request(stage("build"), stage("build")),
+        "stages[1].stage_id: 'build' is already used by stages[0]",
+    ),
+    "unknown dependency": (
+        request(stage("build"), stage("test", "biuld")),
+        "stages[1].depends_on: unknown stage 'biuld'",
+    ),
+    "cycle": (
+        request(stage("a", "c"), stage("b", "a"), stage("c", "b")),
+        "dependency cycle: a -> c -> b -> a",
+    ),
+    "self dependency": (request(stage("a", "a")), "dependency cycle: a -> a"),
+    "negative worker_count": (
+        request(with_field(stage("a"), worker_count=-1)),
+        "stages[0].worker_count: -1 is outside 1..10",
+    ),
+    "worker_count over the limit": (
+        request(with_field(stage("a"), worker_count=11)),
+        "stages[0].worker_count: 11 is outside 1..10",
+    ),
+    "negative timeout": (
+        request(with_field(stage("a"), timeout_seconds=-5)),
+        "stages[0].timeout_seconds: -5 is negative",
+    ),
+    "negative attempts": (
+        request(with_retry(stage("a"), max_attempts=-1)),
+        "stages[0].retry_policy.max_attempts: -1 is negative",
+    ),
+    "negative retry delay": (
+        request(with_retry(stage("a"), retry_delay_seconds=-2)),
+        "stages[0].retry_policy.retry_delay_seconds: -2 is negative",
+    ),
+    "stage id not a label value": (
+        request(stage("Build Stage!")),
+        "stages[0].stage_id: 'Build Stage!' must be at most 63 characters",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+async def test_bad_request_is_invalid_argument_and_starts_nothing(
+    case: str, stub: pb_grpc.OttoscalerServiceStub, client: Client
+) -> None:
+    bad, expected = BAD_REQUESTS[case]
+    with pytest.raises(aio.AioRpcError) as raised:
+        async for _ in stub.ExecutePipeline(bad):
+            pass
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in (raised.value.details() or "")
+    with pytest.raises(RPCError) as missing:
+        await client.get_workflow_handle(pipeline_workflow_id(bad.pipeline_id)).describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND
+    # The server keeps serving: a good pipeline right after runs to completion.
+    events = [e async for e in stub.ExecutePipeline(request(stage("ok")))]
+    assert events[-1].status == pb.STAGE_COMPLETED
+
+
+async def test_zero_worker_count_means_one(stub: pb_grpc.OttoscalerServiceStub) -> None:
+    events = [e async for e in stub.ExecutePipeline(request(stage("a", workers=0)))]
+    done = next(e for e in events if e.stage_id == "a" and e.status == pb.STAGE_COMPLETED)
+    assert done.metrics.total_workers == 1
+    assert len(done.worker_pod_names) == 1
+
+
+async def test_unimplemented_rpcs_say_so(stub: pb_grpc.OttoscalerServiceStub) -> None:
+    with pytest.raises(aio.AioRpcError) as raised:
+        await stub.ScaleUp(pb.ScaleRequest(task_id="t", worker_count=1))
+    assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert "issue 5" in (raised.value.details() or "")
