@@ -15,7 +15,9 @@ from temporalio.client import Client
 
 from activities.runtime import WorkerRuntime
 from activities.runtimes import create_runtime
+from gateway.log_service import LogService
 from gateway.pipeline_service import PipelineService
+from gateway.pool_service import PoolService
 from gateway.server import create_server
 from gateway.servicer import OttoscalerServicer
 from gateway.settings import Settings
@@ -39,7 +41,11 @@ async def running_ottoscaler(settings: Settings, client: Client) -> AsyncIterato
     )
     try:
         worker = create_worker(client, settings.temporal_task_queue, runtime)
-        servicer = OttoscalerServicer(PipelineService(client, settings))
+        servicer = OttoscalerServicer(
+            pipelines=PipelineService(client, settings),
+            pools=PoolService(client, settings),
+            logs=LogService(settings),
+        )
         async with worker:
             server, port = await create_server(servicer, settings.grpc_host, settings.grpc_port)
             log.info("gateway listening on %s:%d", settings.grpc_host, port)

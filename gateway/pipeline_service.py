@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ottoscaler.v1 import ottoscaler_pb2 as pb
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from gateway.progress_stream import follow
 from gateway.settings import RuntimeKind, Settings
 from gateway.translate import event_to_wire, pipeline_from_wire
+from ottoscaler.v1 import ottoscaler_pb2 as pb
 from workflows.inputs import PipelineInput
 from workflows.models import PipelineSpec
 from workflows.pipeline import PipelineWorkflow
@@ -49,3 +49,15 @@ class PipelineService:
         )
         async for event in follow(handle, 0, self.settings.progress_poll_seconds):
             yield event_to_wire(spec.pipeline_id, event)
+
+    async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
+        raise NotImplementedError("GetPipeline is not implemented yet (issue 3)")
+
+    def watch(self, request: pb.PipelineRef) -> AsyncIterator[pb.PipelineProgress]:
+        raise NotImplementedError("WatchPipeline is not implemented yet (issue 3)")
+
+    async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
+        raise NotImplementedError("CancelPipeline is not implemented yet (issue 3)")
+
+    def retry(self, request: pb.RetryPipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
+        raise NotImplementedError("RetryPipeline is not implemented yet (issue 3)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from ottoscaler.v1 import ottoscaler_pb2 as pb
-from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 from gateway.errors import ErrorInterceptor
 from gateway.servicer import OttoscalerServicer
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 SERVICE_NAMES = [pb.DESCRIPTOR.services_by_name["OttoscalerService"].full_name]
 

@@ -1,7 +1,7 @@
 """OttoscalerService: routes each RPC to the service that owns it.
 
-RPCs whose issue has not landed yet answer UNIMPLEMENTED (NotImplementedError is mapped
-by the error interceptor), as the contract allows until then.
+pipelines: PipelineService (gateway/pipeline_service.py), worker pools: PoolService
+(gateway/pool_service.py), logs: LogService (gateway/log_service.py).
 """
 
 from __future__ import annotations
@@ -10,57 +10,58 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from grpc import aio
+
+from gateway.log_service import LogService
+from gateway.pipeline_service import PipelineService
+from gateway.pool_service import PoolService
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-
-from gateway.pipeline_service import PipelineService
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
-def _not_yet(rpc: str, issue: int) -> NotImplementedError:
-    return NotImplementedError(f"{rpc} is not implemented yet (issue {issue})")
-
-
 class OttoscalerServicer(pb_grpc.OttoscalerServiceServicer):
-    def __init__(self, pipelines: PipelineService) -> None:
+    def __init__(self, pipelines: PipelineService, pools: PoolService, logs: LogService) -> None:
         self.pipelines = pipelines
+        self.pools = pools
+        self.logs = logs
 
+    # gRPC method names are CamelCase by contract.
     def ExecutePipeline(
         self, request: pb.PipelineRequest, context: Context
     ) -> AsyncIterator[pb.PipelineProgress]:
         return self.pipelines.execute(request)
 
-    async def ScaleUp(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
-        raise _not_yet("ScaleUp", 5)
-
-    async def ScaleDown(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
-        raise _not_yet("ScaleDown", 5)
-
-    async def GetWorkerStatus(
-        self, request: pb.WorkerStatusRequest, context: Context
-    ) -> pb.WorkerStatusResponse:
-        raise _not_yet("GetWorkerStatus", 5)
-
     async def GetPipeline(self, request: pb.PipelineRef, context: Context) -> pb.PipelineSnapshot:
-        raise _not_yet("GetPipeline", 3)
+        return await self.pipelines.get(request)
 
     def WatchPipeline(
         self, request: pb.PipelineRef, context: Context
     ) -> AsyncIterator[pb.PipelineProgress]:
-        raise _not_yet("WatchPipeline", 3)
+        return self.pipelines.watch(request)
 
     async def CancelPipeline(
         self, request: pb.CancelPipelineRequest, context: Context
     ) -> pb.CancelPipelineResponse:
-        raise _not_yet("CancelPipeline", 3)
+        return await self.pipelines.cancel(request)
 
     def RetryPipeline(
         self, request: pb.RetryPipelineRequest, context: Context
     ) -> AsyncIterator[pb.PipelineProgress]:
-        raise _not_yet("RetryPipeline", 3)
+        return self.pipelines.retry(request)
+
+    async def ScaleUp(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
+        return await self.pools.scale_up(request)
+
+    async def ScaleDown(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
+        return await self.pools.scale_down(request)
+
+    async def GetWorkerStatus(
+        self, request: pb.WorkerStatusRequest, context: Context
+    ) -> pb.WorkerStatusResponse:
+        return await self.pools.worker_status(request)
 
     def StreamWorkerLogs(
         self, request: pb.WorkerLogsRequest, context: Context
     ) -> AsyncIterator[pb.WorkerLogEntry]:
-        raise _not_yet("StreamWorkerLogs", 6)
+        return self.logs.stream_worker_logs(request)

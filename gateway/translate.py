@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ottoscaler.v1 import ottoscaler_pb2 as pb
-
 from workflows.models import (
     PipelineSnapshot,
     PipelineSpec,

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 import grpc
 from grpc import aio
-from ottoscaler.v1 import ottoscaler_pb2 as pb
-from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 from gateway.cli.durations import parse_duration
 from gateway.cli.sample_pipelines import PIPELINES
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 
 def _parser() -> argparse.ArgumentParser:
