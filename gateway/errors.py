@@ -125,4 +125,7 @@ class ErrorInterceptor(aio.ServerInterceptor):
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)
+        if handler.stream_stream:
+            wrapped = _wrap_stream(handler.stream_stream)
+            return grpc.stream_stream_rpc_method_handler(wrapped, **kwargs)
+        return handler

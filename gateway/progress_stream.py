@@ -33,8 +33,9 @@ async def progress_page(handle: WorkflowHandle[Any, Any], after: int) -> Progres
     return page
 
 
-async def snapshot(handle: WorkflowHandle[Any, Any]) -> PipelineSnapshot:
-    return (await progress_page(handle, 2**31)).snapshot
+async def snapshot_page(handle: WorkflowHandle[Any, Any]) -> ProgressPage:
+    """The current snapshot, without any event."""
+    return await progress_page(handle, 2**31 - 1)
 
 
 def is_final(event: ProgressEvent) -> bool:

@@ -15,6 +15,7 @@ from gateway.temporal import create_worker
 from workflows.inputs import PipelineInput
 from workflows.models import PipelineSnapshot, PipelineSpec, ProgressEvent, RetrySpec, StageSpec
 from workflows.pipeline import PipelineWorkflow
+from workflows.validation import Limits
 
 
 def mock_stage(
@@ -70,11 +71,11 @@ async def worker(
 
 
 async def start(
-    client: Client, task_queue: str, spec: PipelineSpec
+    client: Client, task_queue: str, spec: PipelineSpec, limits: Limits | None = None
 ) -> WorkflowHandle[PipelineWorkflow, PipelineSnapshot]:
     return await client.start_workflow(
         PipelineWorkflow.run,
-        PipelineInput(spec=spec),
+        PipelineInput(spec=spec, limits=limits or Limits()),
         id=f"pipeline-{spec.pipeline_id}",
         task_queue=task_queue,
     )

@@ -12,6 +12,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import worker_calls
@@ -21,6 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.workers import WorkerOutcome, WorkerSpec
 
 STAGE_REPORT_SIGNAL = "stage_report"
+
+
+def activity_failure(name: str, err: ActivityError) -> WorkerOutcome:
+    cause = err.cause
+    reason = cause.type if isinstance(cause, ApplicationError) and cause.type else "RuntimeError"
+    return WorkerOutcome(name=name, succeeded=False, reason=reason, message=str(cause or err))
 
 
 @workflow.defn
@@ -70,12 +77,23 @@ class StageWorkflow:
         raise AssertionError("unreachable: the last attempt always returns")
 
     async def _run_shard(self, spec: WorkerSpec) -> WorkerOutcome:
-        """Create, await, delete. The delete also runs when the stage is cancelled."""
+        """Create, await, delete. The delete also runs when the stage is cancelled.
+
+        An activity that gave up (a permanent runtime error, or retries exhausted) fails
+        the shard with the error's type as its reason, so the stage's own retry policy
+        decides what happens next.
+        """
         try:
             await worker_calls.create_worker(spec)
             return await worker_calls.await_worker(spec)
+        except ActivityError as err:
+            return activity_failure(spec.name, err)
         finally:
-            await worker_calls.delete_worker(spec)
+            try:
+                await worker_calls.delete_worker(spec)
+            except ActivityError as err:
+                # The worker outlives us; the orphan reaper removes it later.
+                workflow.logger.warning("could not delete worker %s: %s", spec.name, err)
 
     async def _report(
         self,

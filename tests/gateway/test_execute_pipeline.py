@@ -33,7 +33,7 @@ def transitions(events: list[pb.PipelineProgress]) -> list[tuple[str, str]]:
 
 
 async def test_diamond_streams_every_transition_once_in_order(
-    stub: pb_grpc.OttoscalerServiceStub,
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
 ) -> None:
     req = request(
         stage("a"),
@@ -65,7 +65,7 @@ async def test_diamond_streams_every_transition_once_in_order(
 
 
 async def test_failed_pipeline_ends_with_failed_event_and_status_ok(
-    stub: pb_grpc.OttoscalerServiceStub,
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
 ) -> None:
     req = request(stage("build", exit_code="3"), stage("deploy", "build"), stage("lint"))
     call = stub.ExecutePipeline(req)

@@ -14,8 +14,8 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
 
 
-def with_retry(s: pb.PipelineStage, **policy: int) -> pb.PipelineStage:
-    s.retry_policy.CopyFrom(pb.RetryPolicy(**policy))
+def with_retry(s: pb.PipelineStage, max_attempts: int = 0, delay: int = 0) -> pb.PipelineStage:
+    s.retry_policy.CopyFrom(pb.RetryPolicy(max_attempts=max_attempts, retry_delay_seconds=delay))
     return s
 
 
@@ -58,7 +58,7 @@ BAD_REQUESTS = {
         "stages[0].retry_policy.max_attempts: -1 is negative",
     ),
     "negative retry delay": (
-        request(with_retry(stage("a"), retry_delay_seconds=-2)),
+        request(with_retry(stage("a"), delay=-2)),
         "stages[0].retry_policy.retry_delay_seconds: -2 is negative",
     ),
     "stage id not a label value": (
@@ -70,7 +70,7 @@ BAD_REQUESTS = {
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 async def test_bad_request_is_invalid_argument_and_starts_nothing(
-    case: str, stub: pb_grpc.OttoscalerServiceStub, client: Client
+    case: str, stub: pb_grpc.OttoscalerServiceAsyncStub, client: Client
 ) -> None:
     bad, expected = BAD_REQUESTS[case]
     with pytest.raises(aio.AioRpcError) as raised:
@@ -86,14 +86,14 @@ async def test_bad_request_is_invalid_argument_and_starts_nothing(
     assert events[-1].status == pb.STAGE_COMPLETED
 
 
-async def test_zero_worker_count_means_one(stub: pb_grpc.OttoscalerServiceStub) -> None:
+async def test_zero_worker_count_means_one(stub: pb_grpc.OttoscalerServiceAsyncStub) -> None:
     events = [e async for e in stub.ExecutePipeline(request(stage("a", workers=0)))]
     done = next(e for e in events if e.stage_id == "a" and e.status == pb.STAGE_COMPLETED)
     assert done.metrics.total_workers == 1
     assert len(done.worker_pod_names) == 1
 
 
-async def test_unimplemented_rpcs_say_so(stub: pb_grpc.OttoscalerServiceStub) -> None:
+async def test_unimplemented_rpcs_say_so(stub: pb_grpc.OttoscalerServiceAsyncStub) -> None:
     with pytest.raises(aio.AioRpcError) as raised:
         await stub.ScaleUp(pb.ScaleRequest(task_id="t", worker_count=1))
     assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED

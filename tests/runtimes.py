@@ -1,0 +1,23 @@
+"""Runtimes for tests: real implementations of WorkerRuntime with scripted infrastructure faults."""
+
+from __future__ import annotations
+
+from activities.runtime import TransientRuntimeError
+from activities.runtimes.mock import MockRuntime
+from workflows.workers import WorkerInfo, WorkerSpec
+
+
+class FlakyApiRuntime(MockRuntime):
+    """The mock runtime behind an API that answers 503 to the first `failures` creates."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures_left = failures
+        self.create_calls = 0
+
+    async def create(self, spec: WorkerSpec) -> WorkerInfo:
+        self.create_calls += 1
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise TransientRuntimeError("503 Service Unavailable from the runtime API")
+        return await super().create(spec)

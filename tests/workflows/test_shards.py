@@ -1,0 +1,72 @@
+"""Pure shard decisions: worker specs and retry classification."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflows.models import StageSpec
+from workflows.naming import DNS1123_LABEL, MAX_NAME_LENGTH, stage_worker_name
+from workflows.shards import StageContext, is_retryable
+from workflows.workers import WorkerOutcome
+
+
+def failed(reason: str, exit_code: int | None = None) -> WorkerOutcome:
+    return WorkerOutcome(name="w", succeeded=False, reason=reason, exit_code=exit_code)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "patterns", "expected"),
+    [
+        (failed("Error", 3), [], True),
+        (failed("Error", 3), ["ExitCode:3"], True),
+        (failed("Error", 3), ["ExitCode:4"], False),
+        (failed("Error", 3), ["Error"], True),
+        (failed("OOMKilled", 137), ["OOMKilled"], True),
+        (failed("ImagePullBackOff"), ["OOMKilled", "Evicted"], False),
+        (failed("DeadlineExceeded"), ["DeadlineExceeded"], True),
+    ],
+)
+def test_is_retryable(outcome: WorkerOutcome, patterns: list[str], expected: bool) -> None:
+    assert is_retryable(outcome, patterns) is expected
+
+
+def test_worker_spec_carries_the_contract_environment_and_labels() -> None:
+    stage = StageSpec(
+        stage_id="unit",
+        type="test",
+        worker_count=3,
+        config={"GOFLAGS": "-count=1", "mock.duration": "1", "not-an-env": "x"},
+        timeout_seconds=90,
+    )
+    spec = StageContext("p1", "otto/demo", "abc", "run-1", stage).worker_spec(2, 1)
+    assert spec.env == {
+        "GOFLAGS": "-count=1",
+        "OTTO_TASK_ID": "p1",
+        "OTTO_PIPELINE_ID": "p1",
+        "OTTO_STAGE_ID": "unit",
+        "OTTO_WORKER_INDEX": "2",
+        "OTTO_WORKER_COUNT": "3",
+        "OTTO_ATTEMPT": "1",
+        "OTTO_REPOSITORY": "otto/demo",
+        "OTTO_COMMIT_SHA": "abc",
+    }
+    assert spec.labels["managed-by"] == "ottoscaler"
+    assert (spec.labels["pipeline-id"], spec.labels["stage-id"]) == ("p1", "unit")
+    assert spec.labels["stage-type"] == "test"
+    assert spec.timeout_seconds == 90
+    assert spec.pending_timeout_seconds == 300
+    assert spec.summary == "unit · shard 3/3 · attempt 1/1"
+
+
+@pytest.mark.parametrize("pipeline_id", ["p", "Pipeline_With.Dots", "x" * 63, "a" * 200])
+def test_worker_names_are_dns_safe_and_distinct(pipeline_id: str) -> None:
+    names = {
+        stage_worker_name(pipeline_id, "Build.Stage", shard, attempt, run)
+        for shard in range(3)
+        for attempt in (1, 2)
+        for run in ("run-a", "run-b")
+    }
+    assert len(names) == 12
+    for name in names:
+        assert len(name) <= MAX_NAME_LENGTH
+        assert DNS1123_LABEL.match(name), name
