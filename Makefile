@@ -34,6 +34,9 @@ lint: install
 proto: install
 	$(BIN)/python -m gateway.protogen
 
+histories: install
+	$(BIN)/python -m tests.histories.record
+
 bench: install
 	$(BIN)/python -m bench
 

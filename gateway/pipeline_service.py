@@ -23,15 +23,12 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from workflows import visibility
 from workflows.inputs import PipelineInput
 from workflows.models import PipelineSpec, ProgressEvent, StageStatus
+from workflows.naming import pipeline_workflow_id
 from workflows.pipeline import INPUT_QUERY, PipelineWorkflow
 from workflows.validation import Limits, SpecError, check_label_value, validate_pipeline
 
 log = logging.getLogger(__name__)
 Handle = WorkflowHandle[Any, Any]
-
-
-def pipeline_workflow_id(pipeline_id: str) -> str:
-    return f"pipeline-{pipeline_id}"
 
 
 class PipelineService:

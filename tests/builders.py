@@ -14,6 +14,7 @@ from activities.runtimes.mock import MockRuntime
 from gateway.temporal import create_worker
 from workflows.inputs import PipelineInput
 from workflows.models import PipelineSnapshot, PipelineSpec, ProgressEvent, RetrySpec, StageSpec
+from workflows.naming import pipeline_workflow_id
 from workflows.pipeline import PipelineWorkflow
 from workflows.validation import Limits
 
@@ -76,7 +77,7 @@ async def start(
     return await client.start_workflow(
         PipelineWorkflow.run,
         PipelineInput(spec=spec, limits=limits or Limits()),
-        id=f"pipeline-{spec.pipeline_id}",
+        id=pipeline_workflow_id(spec.pipeline_id),
         task_queue=task_queue,
     )
 

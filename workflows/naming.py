@@ -35,3 +35,12 @@ def dns_safe_name(*parts: str) -> str:
 
 def stage_worker_name(pipeline_id: str, stage_id: str, shard: int, attempt: int, run: str) -> str:
     return dns_safe_name(pipeline_id, stage_id, str(shard), f"a{attempt}", short_hash(run, 6))
+
+
+def pipeline_workflow_id(pipeline_id: str) -> str:
+    return f"pipeline-{pipeline_id}"
+
+
+def stage_workflow_id(pipeline_id: str, stage_id: str, run: str) -> str:
+    """Derived from the input alone, so a replay under any workflow id schedules the same."""
+    return f"{pipeline_workflow_id(pipeline_id)}/{stage_id}/{run[:8]}"

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         StageState,
         StageStatus,
     )
+    from workflows.naming import stage_workflow_id
     from workflows.progress import PipelineProgress
     from workflows.stage import STAGE_REPORT_SIGNAL, StageWorkflow
     from workflows.validation import SpecError, validate_pipeline
@@ -129,7 +130,7 @@ class PipelineWorkflow:
             return await workflow.execute_child_workflow(
                 StageWorkflow.run,
                 inp,
-                id=f"{workflow.info().workflow_id}/{inp.stage.stage_id}/{inp.run[:8]}",
+                id=stage_workflow_id(spec.pipeline_id, stage.stage_id, inp.run),
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"stage {inp.stage.stage_id} ({inp.stage.type})",
             )

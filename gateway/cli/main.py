@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gateway.app import running_ottoscaler
 from gateway.devserver import DevServer
+from gateway.replay import history_from_file, replay, replay_workflow_id
 from gateway.settings import RuntimeKind, Settings
 from gateway.temporal import connect
 
@@ -34,7 +35,30 @@ def _parser() -> argparse.ArgumentParser:
         if name == "up":
             sub.add_argument("--temporal-port", type=int, default=7233)
             sub.add_argument("--ui-port", type=int, default=8233)
+    replay = commands.add_parser(
+        "replay",
+        help="replay histories with the current code; exit 1 on non-determinism",
+        description="Replays workflow histories with the current workflow code.",
+    )
+    source = replay.add_mutually_exclusive_group(required=True)
+    source.add_argument("--history", type=Path, nargs="+", help="history JSON file(s)")
+    source.add_argument("--workflow-id", help="fetch from TEMPORAL_ADDRESS, children included")
+    replay.add_argument("--temporal-address")
     return parser
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    if args.history:
+        outcomes = [await replay(history_from_file(path), str(path)) for path in args.history]
+    else:
+        settings = Settings(
+            **({"temporal_address": args.temporal_address} if args.temporal_address else {})
+        )
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        outcomes = await replay_workflow_id(client, args.workflow_id)
+    for outcome in outcomes:
+        print(f"{'FAIL' if outcome.error else 'ok'}  {outcome.source}  {outcome.error}".rstrip())
+    return 1 if any(o.error for o in outcomes) else 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -76,6 +100,8 @@ async def _serve(settings: Settings, dev: DevServer | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "replay":
+        return asyncio.run(_replay(args))
     settings = _settings(args)
     logging.basicConfig(
         level=settings.log_level.upper(),

@@ -8,10 +8,10 @@ from grpc import aio
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from gateway.pipeline_service import pipeline_workflow_id
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
+from workflows.naming import pipeline_workflow_id
 
 
 def with_retry(s: pb.PipelineStage, max_attempts: int = 0, delay: int = 0) -> pb.PipelineStage:

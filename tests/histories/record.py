@@ -1,0 +1,89 @@
+"""`make histories`: records the pipeline histories that the replay tests replay.
+
+Runs each scenario on a fresh Temporal dev server with the mock runtime and writes the
+pipeline's history and each stage child's as JSON beside this file. Re-record after an
+intended workflow change that needs no patch, and commit the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from gateway.devserver import temporal_binary
+from gateway.replay import fetch_with_children
+from tests.builders import mock_stage, pipeline, start, worker
+from tests.waiting import eventually
+from workflows.models import PipelineSpec
+from workflows.pipeline import PipelineWorkflow
+
+HERE = Path(__file__).resolve().parent
+
+SCENARIOS: dict[str, PipelineSpec] = {
+    "chain": pipeline(
+        mock_stage("build"), mock_stage("test", "build"), mock_stage("deploy", "test")
+    ),
+    "diamond": pipeline(
+        mock_stage("a"),
+        mock_stage("b", "a", workers=2),
+        mock_stage("c", "a"),
+        mock_stage("d", "b", "c"),
+    ),
+    "retry": pipeline(mock_stage("flaky", fail_attempts=1, max_attempts=2, retry_delay=1)),
+    "timeout": pipeline(mock_stage("slow", duration=5, timeout=1), mock_stage("after", "slow")),
+    "failure": pipeline(
+        mock_stage("build", exit_code=2), mock_stage("deploy", "build"), mock_stage("lint")
+    ),
+    "cancel": pipeline(mock_stage("slow", duration=60), mock_stage("after", "slow")),
+}
+
+
+async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -> None:
+    handle = await start(client, task_queue, spec)
+    if name == "cancel":
+
+        async def stage_started() -> bool:
+            page = await handle.query(PipelineWorkflow.progress, 0)
+            return any(e.worker_pod_names for e in page.events)
+
+        await eventually(stage_started)
+        await handle.cancel(reason="recorded cancel")
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        if name != "cancel":
+            raise
+
+
+async def record() -> list[Path]:
+    written: list[Path] = []
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_binary()),
+    )
+    try:
+        task_queue = f"histories-{uuid.uuid4().hex[:8]}"
+        async with worker(env.client, task_queue):
+            for name, spec in SCENARIOS.items():
+                spec = spec.model_copy(update={"pipeline_id": f"history-{name}"})
+                await _run(env.client, task_queue, name, spec)
+                for history in await fetch_with_children(
+                    env.client, f"pipeline-{spec.pipeline_id}"
+                ):
+                    stage = history.workflow_id.split("/")[1] if "/" in history.workflow_id else ""
+                    path = HERE / (f"{name}.stage-{stage}.json" if stage else f"{name}.json")
+                    path.write_text(history.to_json())
+                    written.append(path)
+    finally:
+        await env.shutdown()
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record()):
+        print(path.relative_to(HERE.parent.parent))
