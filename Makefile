@@ -42,3 +42,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .ottoscaler .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Cluster targets (kind, docker, kubectl): setup-user, build, deploy, logs, status, ...
+include k8s.mk

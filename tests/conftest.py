@@ -20,6 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from gateway.devserver import SEARCH_ATTRIBUTES, temporal_binary
 
 VENV_BIN = Path(sys.executable).parent
+# The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime).
+pytest_plugins = ["tests.kube.fixtures"]
 
 
 @pytest.fixture(scope="session")

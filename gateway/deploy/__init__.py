@@ -1,0 +1,1 @@
+"""Helpers for deploying Ottoscaler to a cluster (used by the k8s.mk Makefile targets)."""
