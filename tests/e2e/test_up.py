@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from tests.e2e.processes import alive, descendants, free_port
 
@@ -21,6 +22,7 @@ class Up:
     def __init__(self, process: subprocess.Popen[str], grpc_port: int) -> None:
         self.process = process
         self.address = f"127.0.0.1:{grpc_port}"
+        self.banner: list[str] = []
 
 
 def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
@@ -37,35 +39,45 @@ def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -
     raise AssertionError(f"{marker!r} not printed; got {lines}")
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
+def start_up(data_dir: Path, *extra: str) -> Up:
     grpc_port = free_port()
     process = subprocess.Popen(
         [
             str(BIN / "ottoscaler"),
             "up",
-            "--runtime",
-            "local",
             "--data-dir",
-            str(tmp_path / "data"),
+            str(data_dir),
             "--grpc-port",
             str(grpc_port),
-            "--temporal-port",
-            str(free_port()),
-            "--ui-port",
-            str(free_port()),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    up = Up(process, grpc_port)
     try:
-        wait_for_line(process, "Ottoscaler gRPC", START_TIMEOUT)
-        yield Up(process, grpc_port)
+        up.banner = wait_for_line(process, "Ottoscaler gRPC", START_TIMEOUT)
+    except BaseException:
+        stop(up)
+        raise
+    return up
+
+
+def stop(up: Up) -> None:
+    if up.process.poll() is None:
+        up.process.kill()
+        up.process.wait()
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    ports = ["--temporal-port", str(free_port()), "--ui-port", str(free_port())]
+    running = start_up(tmp_path / "data", "--runtime", "local", *ports)
+    try:
+        yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(running)
 
 
 @pytest.mark.e2e
@@ -88,3 +100,25 @@ def test_full_pipeline_runs_and_sigterm_leaves_no_process(up: Up) -> None:
     while time.monotonic() < deadline and any(alive(pid) for pid in started):
         time.sleep(0.05)
     assert not [pid for pid in started if alive(pid)]
+
+
+@pytest.mark.e2e
+def test_up_with_temporal_address_uses_that_server_and_starts_none(
+    client: Client, tmp_path: Path
+) -> None:
+    address = client.service_client.config.target_host
+    running = start_up(tmp_path / "data", "--runtime", "mock", "--temporal-address", address)
+    try:
+        assert not descendants(running.process.pid), "no dev server may be started"
+        banner = running.banner + wait_for_line(running.process, "Temporal:", 10)
+        assert not any("Web UI" in line for line in banner)
+        assert address in banner[-1]
+        result = subprocess.run(
+            [str(BIN / "test-pipeline"), "-server", running.address, "-type", "parallel"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        stop(running)
