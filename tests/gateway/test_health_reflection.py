@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -11,7 +13,8 @@ from gateway.app import Running
 
 async def test_health_reports_serving(ottoscaler: Running) -> None:
     async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
+        # The typeshed stubs describe these stubs on sync channels only.
+        health: Any = health_pb2_grpc.HealthStub(channel)
         for service in ("", "ottoscaler.v1.OttoscalerService"):
             answer = await health.Check(health_pb2.HealthCheckRequest(service=service))
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
@@ -19,7 +22,7 @@ async def test_health_reports_serving(ottoscaler: Running) -> None:
 
 async def test_reflection_lists_the_services(ottoscaler: Running) -> None:
     async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         responses = [r async for r in stub.ServerReflectionInfo(iter([request]))]
     names = {s.name for s in responses[0].list_services_response.service}
