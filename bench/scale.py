@@ -100,5 +100,9 @@ async def main() -> None:
     )
 
 
-if __name__ == "__main__":
+def run() -> None:
     asyncio.run(main())
+
+
+if __name__ == "__main__":
+    run()
