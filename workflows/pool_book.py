@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from workflows.pool_models import PoolState, PoolTotals, PoolWorker, ScaleResult, ScaleUpRequest
+from workflows.pool_models import PoolState, PoolWorker, ScaleResult, ScaleUpRequest
 from workflows.pool_plan import ACTIVE
 from workflows.pool_specs import pool_worker_spec
 from workflows.workers import WorkerPhase, WorkerSpec
 
-# Answers remembered for repeated request_ids; older ones are forgotten first.
-ANSWER_MEMORY = 1000
+# Answers remembered for repeated request_ids, oldest forgotten first; bounded so that
+# the state a pool continues as new with stays far below Temporal's 2 MB payload limit.
+ANSWER_MEMORY = 100
 
 
 class PoolBook:
@@ -48,7 +49,7 @@ class PoolBook:
     def reserve(self, request: ScaleUpRequest, count: int) -> tuple[str, range]:
         first = self.next_index
         self.next_index += count
-        key = request.request_id or f"#{first}"
+        key = f"#{first}"  # unique: a request_id may come back once it is forgotten
         self.requests[key] = request
         self.creating[key] += count
         return key, range(first, first + count)
@@ -70,18 +71,22 @@ class PoolBook:
         self.creating[key] -= 1
         self._prune(key)
 
+    def following(self, name: str) -> bool:
+        """True while the worker is the pool's to follow: neither gone nor being deleted."""
+        return name in self.workers and name not in self.deleting
+
     def started(self, name: str) -> bool:
-        """Marks a pending worker running; False when it is gone or already past that."""
+        """Marks a pending worker running; False when it is no longer followed or ran."""
         worker = self.workers.get(name)
-        if worker is None or worker.phase is not WorkerPhase.PENDING:
+        if not self.following(name) or worker is None or worker.phase is not WorkerPhase.PENDING:
             return False
         self.workers[name] = worker.model_copy(update={"phase": WorkerPhase.RUNNING})
         return True
 
     def finished(self, name: str, succeeded: bool, now: datetime) -> bool:
-        """Records the end of an active worker; False when it is gone or already ended."""
+        """Records the end of an active worker; False when no longer followed or ended."""
         worker = self.workers.get(name)
-        if worker is None or worker.finished:
+        if not self.following(name) or worker is None or worker.finished:
             return False
         phase = WorkerPhase.SUCCEEDED if succeeded else WorkerPhase.FAILED
         self.workers[name] = worker.model_copy(update={"phase": phase, "finished_at": now})

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from workflows.models import Frozen
-from workflows.workers import WorkerPhase
+from workflows.workers import WorkerInfo, WorkerPhase
 
 
 class ScaleStatus(StrEnum):
@@ -56,12 +56,19 @@ class ScaleResult(Frozen):
     completed_at: datetime
 
 
+class Created(Frozen):
+    """One worker of a batch create: the worker, or why the runtime refused it for good."""
+
+    info: WorkerInfo | None = None
+    error: str = ""
+
+
 class PoolWorker(Frozen):
     """A worker as its pool knows it. index orders workers by age (newest = largest)."""
 
     name: str
     index: int
-    # Which ScaleUp made it: the key of PoolState.requests (its request_id or '#<index>').
+    # Which ScaleUp made it: its key in PoolState.requests, '#<first index it reserved>'.
     request_key: str
     phase: WorkerPhase
     created_at: datetime

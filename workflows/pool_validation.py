@@ -27,4 +27,6 @@ def validate_scale_down(task_id: str, target: int) -> None:
     if task_id:
         check_label_value("task_id", task_id)
     if target < 0:
-        raise SpecError("worker_count", f"{target} is negative (it is the number of workers to keep)")
+        raise SpecError(
+            "worker_count", f"{target} is negative (it is the number of workers to keep)"
+        )
