@@ -1,16 +1,91 @@
-"""OttoscalerService's StreamWorkerLogs (issue 6)."""
+"""OttoscalerService's StreamWorkerLogs: the logs of a pipeline, task, stage or pod.
+
+Replays the archive from `from_sequence` (per pod), then with `follow` goes on live
+(activities/log_sinks/follow.py) until those workers are done: a pipeline's (or a task's,
+whose id is a pipeline id) until its workflow has closed, a stage's until the pipeline
+reports the stage finished, a single pod's until its output is complete. Without
+`follow` it ends at what is archived now. An unknown pipeline is NOT_FOUND; a pod that
+is not archived yet is waited for when following, NOT_FOUND otherwise.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.log_sinks import LogSelector, LogSinks, follow_logs
+from activities.log_sinks.follow import OwnerClosed
+from gateway.errors import NotFound
+from gateway.log_wire import entry_to_wire, pod_metadata, selector_from_wire
+from gateway.progress_stream import snapshot_page
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.naming import pipeline_workflow_id
+
+Handle = WorkflowHandle[Any, Any]
+
+
+def owner_closed(handle: Handle, stage_id: str) -> OwnerClosed:
+    async def closed() -> bool:
+        description = await handle.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return True
+        if not stage_id:
+            return False
+        stages = (await snapshot_page(handle)).snapshot.stages
+        return any(stage.stage_id == stage_id and stage.status.finished for stage in stages)
+
+    return closed
 
 
 class LogService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: Client, sinks: LogSinks) -> None:
         self.settings = settings
+        self.client = client
+        self.sinks = sinks
 
-    def stream_worker_logs(self, request: pb.WorkerLogsRequest) -> AsyncIterator[pb.WorkerLogEntry]:
-        raise NotImplementedError("StreamWorkerLogs is not implemented yet (issue 6)")
+    async def stream_worker_logs(
+        self, request: pb.WorkerLogsRequest
+    ) -> AsyncIterator[pb.WorkerLogEntry]:
+        selector = selector_from_wire(request)
+        owner = await self._owner(selector)
+        if owner is None and selector.pod and not request.follow and not self._archived(selector):
+            raise NotFound(f"worker_pod_name: no logs of pod {selector.pod!r}")
+        pods: dict[str, pb.WorkerMetadata] = {}
+        async for batch in follow_logs(
+            self.sinks,
+            selector,
+            request.from_sequence,
+            follow=request.follow,
+            owner_closed=owner_closed(owner, selector.stage_id) if owner else None,
+            poll_seconds=self.settings.log_poll_seconds,
+        ):
+            meta = batch.meta
+            pod = pods.get(meta.pod)
+            if pod is None:
+                pod = pods[meta.pod] = pod_metadata(meta, self.settings.namespace)
+            for line in batch.lines:
+                yield entry_to_wire(meta, pod, line)
+
+    def _archived(self, selector: LogSelector) -> bool:
+        return self.sinks.archive is not None and bool(self.sinks.archive.find(selector))
+
+    async def _owner(self, selector: LogSelector) -> Handle | None:
+        """The pipeline whose workers these are, when the request names one."""
+        owner_id = selector.pipeline_id or selector.task_id
+        if not owner_id:
+            return None
+        handle = self.client.get_workflow_handle(pipeline_workflow_id(owner_id))
+        try:
+            await handle.describe()
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            if self._archived(selector):
+                return None  # its history is gone, its logs are not
+            field = "pipeline_id" if selector.pipeline_id else "task_id"
+            raise NotFound(f"{field}: no pipeline or task {owner_id!r}") from err
+        return handle

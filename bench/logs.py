@@ -1,0 +1,259 @@
+"""Logs: how fast a mock worker's lines reach a StreamWorkerLogs client, and how late.
+
+    .venv/bin/python -m bench.logs [--lines 200000] [--seconds 10]
+
+Ottoscaler (worker + gateway, mock runtime, Temporal dev server) runs in this process;
+the client runs in its own process, as otto-handler would. Rows:
+
+- throughput: one pipeline, one worker printing --lines as fast as it can, followed by a
+  client from before the first line; lines/s from the first line received to the last.
+- latency: one worker printing 1,000 lines/s for --seconds; per line, from the time it
+  was printed (its timestamp) to its arrival at the client.
+- log path without gRPC: the same worker into tail, archive and live hub, read by an
+  in-process follower: what the path costs before gRPC.
+- bare gRPC stream: a servicer sending prebuilt WorkerLogEntry messages, nothing else:
+  what one Python gRPC stream carries on this machine, the ceiling of the first row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc import aio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks, follow_logs
+from activities.runtimes.mock import MockRuntime
+from bench.report import Figure, latency_summary, report
+from gateway.app import running_ottoscaler
+from gateway.devserver import temporal_binary
+from gateway.settings import RuntimeKind, Settings
+from gateway.temporal import create_worker
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from workflows.inputs import PipelineInput
+from workflows.models import PipelineSpec, StageSpec
+from workflows.naming import pipeline_workflow_id
+from workflows.pipeline import PipelineWorkflow
+
+Rows = dict[str, dict[str, Figure]]
+
+
+def _ready() -> None:
+    """Runs in the client process once, so that its start-up is not measured."""
+
+
+def _receive(address: str, request: bytes) -> tuple[float, float, list[float]]:
+    """In the client process: follows the logs; returns first and last arrival and, per
+    line, how long after its timestamp it arrived. Retries until the pipeline exists."""
+    wanted = pb.WorkerLogsRequest.FromString(request)
+    lateness: list[float] = []
+    first = 0.0
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.OttoscalerServiceStub(channel)
+        while True:
+            try:
+                for entry in stub.StreamWorkerLogs(wanted):
+                    now = time.time()
+                    first = first or now
+                    printed = datetime.fromisoformat(entry.timestamp).timestamp()
+                    lateness.append(now - printed)
+                return first, time.time(), lateness
+            except grpc.RpcError as err:
+                if err.code() is not grpc.StatusCode.NOT_FOUND:
+                    raise
+                time.sleep(0.005)
+
+
+async def _client(
+    pool: ProcessPoolExecutor, address: str, request: pb.WorkerLogsRequest
+) -> tuple[float, float, list[float]]:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, _receive, address, request.SerializeToString())
+
+
+def _printing(lines: int, rate: float) -> pb.PipelineRequest:
+    config = {"mock.lines": str(lines), "mock.line_rate": str(rate)}
+    return pb.PipelineRequest(
+        pipeline_id=f"bench-{uuid.uuid4().hex[:8]}",
+        stages=[pb.PipelineStage(stage_id="print", config=config)],
+    )
+
+
+async def _through_gateway(
+    client: Client, pool: ProcessPoolExecutor, data_dir: Path, lines: int, seconds: float
+) -> Rows:
+    settings = Settings(
+        grpc_port=0,
+        temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+        ottoscaler_runtime=RuntimeKind.MOCK,
+        ottoscaler_data_dir=data_dir,
+    )
+    rows: Rows = {}
+    async with (
+        running_ottoscaler(settings, client) as running,
+        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+    ):
+        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
+        address = f"127.0.0.1:{running.grpc_port}"
+        for name, request in (
+            ("throughput", _printing(lines, 0)),
+            ("latency at 1,000 lines/s", _printing(int(seconds * 1000), 1000)),
+        ):
+            follow = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id, follow=True)
+            # The client polls until the pipeline exists, so it follows from the first line.
+            receiving = asyncio.create_task(_client(pool, address, follow))
+            progress = [event async for event in stub.ExecutePipeline(request)]
+            first, last, lateness = await receiving
+            assert progress[-1].status == pb.STAGE_COMPLETED and len(lateness) > 0
+            if name == "throughput":
+                rows[name] = {
+                    "lines": len(lateness),
+                    "seconds": round(last - first, 3),
+                    "lines_per_s": round(len(lateness) / (last - first)),
+                }
+            else:
+                rows[name] = {"lines": len(lateness), **latency_summary(lateness)}
+    return rows
+
+
+async def _without_grpc(client: Client, data_dir: Path, lines: int) -> Rows:
+    sinks = LogSinks(Archive(data_dir / "direct"), LiveHub())
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    config = {"mock.lines": str(lines), "mock.line_rate": "0"}
+    spec = PipelineSpec(pipeline_id=queue, stages=(StageSpec(stage_id="print", config=config),))
+    async with create_worker(client, queue, MockRuntime(), logs=sinks):
+        handle = await client.start_workflow(
+            PipelineWorkflow.run,
+            PipelineInput(spec=spec),
+            id=pipeline_workflow_id(spec.pipeline_id),
+            task_queue=queue,
+        )
+        received, first = 0, 0.0
+        selector = LogSelector(pipeline_id=spec.pipeline_id)
+        async for batch in follow_logs(sinks, selector, 0, follow=True, poll_seconds=0.05):
+            first = first or time.perf_counter()
+            received += len(batch.lines)
+            if received >= lines:
+                break
+        seconds = time.perf_counter() - first
+        await handle.result()
+    return {
+        "log path without gRPC": {
+            "lines": received,
+            "seconds": round(seconds, 3),
+            "lines_per_s": round(received / seconds),
+        }
+    }
+
+
+def _prebuilt(lines: int) -> grpc.GenericRpcHandler:
+    """StreamWorkerLogs answering with prebuilt entries and doing nothing else."""
+    entries = [
+        pb.WorkerLogEntry(
+            worker_id="bench-print-0-a1-abcdef",
+            task_id="bench",
+            timestamp="2025-09-01T12:34:56.789Z",
+            source="stdout",
+            message=f"line {n}",
+            pod_metadata=pb.WorkerMetadata(pod_name="bench-print-0-a1-abcdef"),
+            sequence=n,
+        )
+        for n in range(1, lines + 1)
+    ]
+
+    async def stream(
+        request: pb.WorkerLogsRequest, context: Any
+    ) -> AsyncIterator[pb.WorkerLogEntry]:
+        for entry in entries:
+            yield entry
+
+    handler = grpc.unary_stream_rpc_method_handler(
+        stream,
+        request_deserializer=pb.WorkerLogsRequest.FromString,
+        response_serializer=pb.WorkerLogEntry.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler(
+        "ottoscaler.v1.OttoscalerService", {"StreamWorkerLogs": handler}
+    )
+
+
+async def _bare_grpc(pool: ProcessPoolExecutor, lines: int) -> Rows:
+    server = aio.server()
+    server.add_generic_rpc_handlers((_prebuilt(lines),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        first, last, lateness = await _client(pool, f"127.0.0.1:{port}", pb.WorkerLogsRequest())
+    finally:
+        await server.stop(0)
+    return {
+        "bare gRPC stream": {"lines": len(lateness), "lines_per_s": round(lines / (last - first))}
+    }
+
+
+@asynccontextmanager
+async def _temporal() -> AsyncIterator[Client]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_binary()),
+        ip="127.0.0.1",
+    )
+    try:
+        yield env.client
+    finally:
+        await env.shutdown()
+
+
+async def measure(lines: int, seconds: float) -> Rows:
+    rows: Rows = {}
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool, tempfile.TemporaryDirectory() as tmp:
+        await asyncio.get_running_loop().run_in_executor(pool, _ready)
+        async with _temporal() as client:
+            steps: list[Callable[[], Coroutine[Any, Any, Rows]]] = [
+                lambda: _through_gateway(client, pool, Path(tmp), lines, seconds),
+                lambda: _without_grpc(client, Path(tmp), lines),
+                lambda: _bare_grpc(pool, lines),
+            ]
+            for step in steps:
+                rows.update(await step())
+    return rows
+
+
+def run(lines: int = 200_000, seconds: float = 10.0) -> None:
+    """Measures and reports (what `make bench` calls)."""
+    report(
+        "logs",
+        asyncio.run(measure(lines, seconds)),
+        {
+            "throughput": ">= 50,000 lines/s for one pipeline",
+            "latency at 1,000 lines/s": "p99 <= 500 ms",
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.logs", description=__doc__)
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    run(args.lines, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

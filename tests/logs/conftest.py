@@ -1,0 +1,68 @@
+"""A running Ottoscaler (mock runtime, archive in a temporary directory) and its stubs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from grpc import aio
+from temporalio.client import Client
+
+from gateway.app import Running, running_ottoscaler
+from gateway.settings import RuntimeKind, Settings
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.logs.otto_handler import FakeOttoHandler, serving
+
+
+@pytest.fixture
+def runtime_kind() -> RuntimeKind:
+    return RuntimeKind.MOCK
+
+
+@pytest.fixture
+def otto_handler() -> FakeOttoHandler:
+    return FakeOttoHandler()
+
+
+@pytest.fixture
+async def otto_handler_addr(otto_handler: FakeOttoHandler) -> AsyncIterator[str]:
+    async with serving(otto_handler) as address:
+        yield address
+
+
+@pytest.fixture
+def settings(
+    task_queue: str, runtime_kind: RuntimeKind, tmp_path: Path, otto_handler_addr: str
+) -> Settings:
+    return Settings(
+        grpc_port=0,
+        temporal_task_queue=task_queue,
+        ottoscaler_runtime=runtime_kind,
+        ottoscaler_data_dir=tmp_path,
+        otto_handler_addr=otto_handler_addr,
+        progress_poll_seconds=0.05,
+        log_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
+async def ottoscaler(client: Client, settings: Settings) -> AsyncIterator[Running]:
+    async with running_ottoscaler(settings, client) as running:
+        yield running
+
+
+@pytest.fixture
+async def channel(ottoscaler: Running) -> AsyncIterator[aio.Channel]:
+    async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: aio.Channel) -> pb_grpc.OttoscalerServiceAsyncStub:
+    return pb_grpc.OttoscalerServiceStub(channel)
+
+
+@pytest.fixture
+def agents(channel: aio.Channel) -> pb_grpc.LogStreamingServiceAsyncStub:
+    return pb_grpc.LogStreamingServiceStub(channel)

@@ -1,0 +1,71 @@
+"""A stand-in for otto-handler's OttoHandlerLogService, served over real gRPC on loopback.
+
+It answers each forwarded entry as its script says (ACK, RETRY, DROP, throttle_ms, or
+breaking the stream) and records what it accepted, per pod, in the order accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+
+Status = pb.LogForwardResponse.Status
+BREAK = pb.LogForwardResponse(message="break the stream")
+# Answers an entry, given how many times this entry has arrived (1 = first).
+Script = Callable[[pb.WorkerLogEntry, int], pb.LogForwardResponse]
+
+
+def ack(entry: pb.WorkerLogEntry, attempt: int) -> pb.LogForwardResponse:
+    return pb.LogForwardResponse(status=Status.ACK, sequence=entry.sequence)
+
+
+class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
+    def __init__(self, script: Script = ack) -> None:
+        self.script = script
+        self.accepted: dict[str, list[int]] = defaultdict(list)
+        self.attempts: Counter[tuple[str, int]] = Counter()
+        self.arrivals: dict[tuple[str, int], float] = {}
+        # Cleared: entries arrive but are not answered, as from an overloaded otto-handler.
+        self.answering = asyncio.Event()
+        self.answering.set()
+
+    async def ForwardWorkerLogs(
+        self, request_iterator: AsyncIterator[pb.WorkerLogEntry], context: Any
+    ) -> AsyncIterator[pb.LogForwardResponse]:
+        async for entry in request_iterator:
+            key = (entry.worker_id, entry.sequence)
+            self.attempts[key] += 1
+            self.arrivals[key] = asyncio.get_running_loop().time()
+            await self.answering.wait()
+            answer = self.script(entry, self.attempts[key])
+            if answer is BREAK:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "otto-handler restarts")
+            if answer.status == Status.ACK:
+                self.accepted[entry.worker_id].append(entry.sequence)
+            yield answer
+
+    async def NotifyWorkerStatus(
+        self, request: pb.WorkerStatusNotification, context: Any
+    ) -> pb.WorkerStatusAck:
+        return pb.WorkerStatusAck(status=pb.WorkerStatusAck.Status.RECEIVED)
+
+
+@asynccontextmanager
+async def serving(handler: FakeOttoHandler) -> AsyncIterator[str]:
+    server = aio.server()
+    pb_grpc.add_OttoHandlerLogServiceServicer_to_server(handler, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
