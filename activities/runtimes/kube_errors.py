@@ -3,11 +3,13 @@
 Nothing from `kubernetes` or `urllib3` leaks past the runtime: callers catch
 CLIENT_ERRORS around a client call and raise runtime_error(...) from it. Transient means
 the activity's retry policy (or the watch loop) should try again; permanent means it
-cannot help, so the message says what to fix.
+cannot help, so the message says what to fix. Retry paces the list/watch requests that
+follow pods, which retry transient errors by themselves before giving up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import urllib3.exceptions
@@ -74,3 +76,29 @@ def runtime_error(
     if status == 0 or status in (408, 410) or status >= 500:
         return TransientRuntimeError(f"Kubernetes API error {status} on {verb} {target}: {detail}")
     return PermanentRuntimeError(f"the Kubernetes API refused to {verb} {target} {where}: {detail}")
+
+
+class Retry:
+    """Failed list/watch requests in a row: backs off between them, gives up past `retries`."""
+
+    def __init__(
+        self, retries: int, backoff: float, max_backoff: float, *, namespace: str, name: str = ""
+    ) -> None:
+        self._retries = retries
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._namespace = namespace
+        self._name = name
+        self._failures = 0
+
+    async def failed(self, exc: BaseException) -> None:
+        """Sleeps before the next try; raises the runtime error when trying again cannot help."""
+        error = runtime_error(exc, verb="watch", namespace=self._namespace, name=self._name)
+        self._failures += 1
+        if not isinstance(error, TransientRuntimeError) or self._failures > self._retries:
+            raise error from exc
+        delay = self._backoff * 2.0 ** (self._failures - 1)
+        await asyncio.sleep(min(self._max_backoff, max(delay, retry_after(exc) or 0.0)))
+
+    def succeeded(self) -> None:
+        self._failures = 0

@@ -54,6 +54,11 @@ def pod_labels(labels: Mapping[str, str]) -> dict[str, str]:
     return safe
 
 
+def label_selector(labels: Mapping[str, str]) -> str:
+    """The selector of the managed pods whose labels include every given label."""
+    return ",".join(f"{key}={value}" for key, value in sorted(pod_labels(labels).items()))
+
+
 def _option(config: Mapping[str, str], key: str, default: str) -> str:
     return config.get(key, default).strip()
 
@@ -95,8 +100,16 @@ def _security(config: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]
     return pod, container
 
 
-def build_pod(spec: WorkerSpec, namespace: str, default_image: str) -> dict[str, Any]:
-    """The manifest of the pod that runs spec, ready for create_namespaced_pod."""
+def build_pod(
+    spec: WorkerSpec,
+    namespace: str,
+    default_image: str,
+    owner: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The manifest of the pod that runs spec, ready for create_namespaced_pod.
+
+    owner is the ownerReference every worker pod carries (kube_owner), if any.
+    """
     if len(spec.name) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(spec.name):
         raise ValueError(f"worker name {spec.name!r} is not a DNS-1123 label (workflows.naming)")
     pod_security, container_security = _security(spec.config)
@@ -130,4 +143,6 @@ def build_pod(spec: WorkerSpec, namespace: str, default_image: str) -> dict[str,
     }
     if spec.summary:
         metadata["annotations"] = {SUMMARY_ANNOTATION: spec.summary}
+    if owner:
+        metadata["ownerReferences"] = [dict(owner)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}

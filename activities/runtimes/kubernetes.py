@@ -4,15 +4,18 @@ The official client is synchronous, so every call runs in a thread pool of this 
 (watches in their own pool: each blocks a thread for up to a watch timeout, and must
 never starve short calls such as create or delete). Decisions are pure and live in
 kube_pods (the manifest), kube_status (what a pod state means) and kube_errors (what a
-client error means); kube_wait follows one pod. docs/kubernetes.md is the user's guide.
+client error means); kube_wait follows one pod, kube_watch feeds watch(), kube_logs
+follows a pod's output, kube_owner finds the pods' owner. docs/kubernetes.md is the user's guide.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,11 +23,20 @@ from kubernetes import config
 from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from activities.runtime import PermanentRuntimeError, TransientRuntimeError, WorkerNotFound
-from activities.runtimes.kube_errors import CLIENT_ERRORS, retry_after, runtime_error
-from activities.runtimes.kube_pods import build_pod, pod_labels
+from activities.runtime import (
+    PermanentRuntimeError,
+    TransientRuntimeError,
+    WorkerEvent,
+    WorkerNotFound,
+)
+from activities.runtimes.kube_errors import CLIENT_ERRORS, Retry, runtime_error
+from activities.runtimes.kube_logs import PodLog, follow_pod_log
+from activities.runtimes.kube_owner import OwnerReference, resolve_owner
+from activities.runtimes.kube_pods import build_pod, label_selector
 from activities.runtimes.kube_status import PendingLimits, worker_info
-from activities.runtimes.kube_wait import PodWatcher, as_json
+from activities.runtimes.kube_wait import PodWatcher
+from activities.runtimes.kube_watch import PodFeed, as_json, follow
+from activities.worker_log import LogCursor, OutputLine
 from workflows.workers import Labels, WorkerInfo, WorkerOutcome, WorkerSpec
 
 T = TypeVar("T")
@@ -55,7 +67,10 @@ def load_api_client() -> ApiClient:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         try:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            # KUBECONFIG read now: the client reads it once, when it is imported.
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
         except (config.ConfigException, OSError) as exc:
             raise PermanentRuntimeError(
                 "no Kubernetes configuration: not running in a cluster and no usable "
@@ -75,9 +90,11 @@ class KubernetesRuntime:
         default_image: str,
         api_client: ApiClient | None = None,
         *,
+        owner: OwnerReference | None = None,
         tuning: KubeTuning = KubeTuning(),
     ) -> None:
-        """api_client None loads the configuration from the environment (load_api_client)."""
+        """api_client None loads the configuration from the environment (load_api_client);
+        owner is the ownerReference of every worker pod."""
         self._namespace = namespace
         self._default_image = default_image
         self._owns_client = api_client is None
@@ -86,24 +103,48 @@ class KubernetesRuntime:
         self._tuning = tuning
         self._calls = ThreadPoolExecutor(tuning.max_calls, thread_name_prefix="kube-call")
         self._watches = ThreadPoolExecutor(tuning.max_watches, thread_name_prefix="kube-watch")
-        self._watchers: set[PodWatcher] = set()
+        self._owner = owner
+        self._watchers: set[PodWatcher | PodFeed] = set()
+        self._logs: set[PodLog] = set()
         self._closed = False
 
     @classmethod
     def from_environment(
-        cls, namespace: str, default_image: str, *, tuning: KubeTuning = KubeTuning()
+        cls,
+        namespace: str,
+        default_image: str,
+        *,
+        owner: str = "",
+        tuning: KubeTuning = KubeTuning(),
     ) -> KubernetesRuntime:
-        """The runtime `ottoscaler` starts: in-cluster config, else the current kubeconfig."""
-        return cls(namespace, default_image, tuning=tuning)
+        """The runtime `ottoscaler` starts: in-cluster config, else the current kubeconfig.
+
+        Worker pods are owned by `owner` (OTTOSCALER_OWNER) if set, else in a cluster by
+        Ottoscaler's own ReplicaSet (kube_owner). Resolving it blocks once, at start.
+        """
+        runtime = cls(namespace, default_image, tuning=tuning)
+        try:
+            runtime._owner = resolve_owner(runtime._api, namespace, owner, os.environ)
+        except BaseException:
+            runtime._api.close()  # type: ignore[no-untyped-call]
+            raise
+        return runtime
 
     async def _run(
         self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any, **kw: Any
     ) -> T:
         if self._closed:  # the worker is shutting down: another one retries the activity
             raise TransientRuntimeError("the kubernetes runtime is closed")
-        return await asyncio.get_running_loop().run_in_executor(
-            pool, functools.partial(fn, *args, **kw)
-        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, functools.partial(fn, *args, **kw)
+            )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                # close() dropped this queued call; the caller itself was not cancelled.
+                raise TransientRuntimeError("the kubernetes runtime is closed") from None
+            raise
 
     async def _call(
         self, verb: str, name: str, fn: Callable[..., Any], *args: Any, **kw: Any
@@ -117,7 +158,7 @@ class KubernetesRuntime:
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         try:
-            manifest = build_pod(spec, self._namespace, self._default_image)
+            manifest = build_pod(spec, self._namespace, self._default_image, self._owner)
         except ValueError as exc:
             raise PermanentRuntimeError(f"cannot run worker {spec.name!r}: {exc}") from exc
         body = V1Pod.from_dict(manifest)
@@ -166,29 +207,28 @@ class KubernetesRuntime:
             self._watchers.discard(watcher)
 
     async def _follow(self, watcher: PodWatcher, name: str) -> WorkerOutcome:
-        failures = 0
+        retry = self._retry(name)
         while True:
             step = watcher.list if watcher.version is None else watcher.watch_round
             try:
                 outcome = await self._run(self._watches, step)
             except CLIENT_ERRORS as exc:
-                error = runtime_error(exc, verb="watch", namespace=self._namespace, name=name)
-                failures += 1
-                if (
-                    not isinstance(error, TransientRuntimeError)
-                    or failures > self._tuning.watch_retries
-                ):
-                    raise error from exc
-                await asyncio.sleep(self._backoff(failures, retry_after(exc)))
+                await retry.failed(exc)
                 continue
-            failures = 0
+            retry.succeeded()
             outcome = outcome or watcher.check()
             if outcome is not None:
                 return outcome
 
-    def _backoff(self, failures: int, asked: float | None) -> float:
-        delay = self._tuning.retry_backoff_seconds * 2.0 ** (failures - 1)
-        return min(self._tuning.max_backoff_seconds, max(delay, asked or 0.0))
+    def _retry(self, name: str = "") -> Retry:
+        tuning = self._tuning
+        return Retry(
+            tuning.watch_retries,
+            tuning.retry_backoff_seconds,
+            tuning.max_backoff_seconds,
+            namespace=self._namespace,
+            name=name,
+        )
 
     async def delete(self, name: str) -> None:
         try:
@@ -206,15 +246,41 @@ class KubernetesRuntime:
             raise runtime_error(exc, verb="delete", namespace=self._namespace, name=name) from exc
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
-        selector = ",".join(f"{key}={value}" for key, value in sorted(pod_labels(labels).items()))
         pods = await self._call(
-            "list", "", self._core.list_namespaced_pod, self._namespace, label_selector=selector
+            "list",
+            "",
+            self._core.list_namespaced_pod,
+            self._namespace,
+            label_selector=label_selector(labels),
         )
         return sorted((worker_info(pod) for pod in pods.get("items") or []), key=lambda w: w.name)
 
+    async def watch(self, labels: Mapping[str, str]) -> AsyncGenerator[WorkerEvent]:
+        """One namespace-wide watch by label selector (kube_watch): a SNAPSHOT first and
+        after a 410 Gone; a dropped watch resumes from its last version, missing nothing."""
+        feed = PodFeed(
+            self._api, self._namespace, label_selector(labels), self._tuning.watch_timeout_seconds
+        )
+        self._watchers.add(feed)
+        try:
+            run = functools.partial(self._run, self._watches)
+            async with aclosing(follow(feed, run, self._retry())) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._watchers.discard(feed)
+
+    def follow_output(
+        self, spec: WorkerSpec, after: LogCursor
+    ) -> AsyncIterator[Sequence[OutputLine]]:
+        """kube_logs: pods/log resumed by time and de-duplicated; every line is stdout."""
+        log = PodLog(self._api, self._namespace, spec.name, self._tuning.watch_timeout_seconds)
+        run = functools.partial(self._run, self._watches)
+        return follow_pod_log(log, after, run, self._retry(spec.name), self._logs)
+
     async def close(self) -> None:
         self._closed = True
-        for watcher in list(self._watchers):
+        for watcher in [*self._watchers, *self._logs]:
             watcher.stop()
         self._calls.shutdown(wait=False, cancel_futures=True)
         self._watches.shutdown(wait=False, cancel_futures=True)

@@ -2,10 +2,14 @@
 
     with KubeEmulator() as kube:
         api = kube.api_client()                  # a real ApiClient aimed at the emulator
+        kube.write_kubeconfig(path)              # ... or a kubeconfig file, for KUBECONFIG
         kube.fail_next("POST", r"/pods$", 500)    # the next create answers 500
-        kube.drop_watches()                      # every open watch breaks off
+        kube.drop_watches()                      # every open watch and log stream breaks off
+        kube.compact()                           # watches from older versions get 410 Gone
         kube.delete_pod("ns", "name")            # behind the client's back
         kube.exit("ns", "name", 0)               # the container exits now
+        kube.release("ns", "name")               # a held (FAKE_WAITING_REASON) container starts
+        kube.print("ns", "name", "text", at=t)   # the container prints, stamped t
 
 Tests wait on conditions (`until`, `wait_for`), never on sleeps. Why not kmock: its
 emulator ignores labelSelector, keeps no resourceVersion/uid/creationTimestamp and cannot
@@ -15,9 +19,12 @@ resume a watch or answer 410 Gone, which is exactly what the runtime must get ri
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 
 from kubernetes.client import ApiClient, Configuration
@@ -69,6 +76,21 @@ class KubeEmulator:
         configuration = Configuration(host=self.host)
         return ApiClient(configuration)
 
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig whose current context is this emulator (JSON is valid YAML)."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.host}}],
+            "users": [{"name": "ottoscaler", "user": {"token": "emulator"}}],
+            "contexts": [
+                {"name": "emulator", "context": {"cluster": "emulator", "user": "ottoscaler"}}
+            ],
+            "current-context": "emulator",
+        }
+        path.write_text(json.dumps(config))
+        return path
+
     # -- fault injection ----------------------------------------------------------------
 
     def fail_next(
@@ -99,6 +121,15 @@ class KubeEmulator:
         """The pod's container exits now with code (the fake kubelet reports it)."""
         self._kubelet.exit(namespace, name, code)
 
+    def release(self, namespace: str, name: str) -> None:
+        """The pod's container, held waiting by FAKE_WAITING_REASON, starts now."""
+        self._kubelet.release(namespace, name)
+
+    def print(self, namespace: str, name: str, *texts: str, at: datetime | None = None) -> None:
+        """The pod's container prints these lines, stamped `at` (default: now) in its log."""
+        for text in texts:
+            self.store.append_log(namespace, name, text, at)
+
     def compact(self) -> None:
         """Forgets the event history: a watch from any version seen so far gets 410 Gone."""
         self.store.compact()
@@ -124,6 +155,10 @@ class KubeEmulator:
     @property
     def open_watches(self) -> int:
         return self._server.open_watches
+
+    @property
+    def open_log_streams(self) -> int:
+        return self._server.open_log_streams
 
     @property
     def pending_faults(self) -> int:

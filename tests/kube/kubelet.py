@@ -9,9 +9,12 @@ container's environment (a stage's env-like config keys end up there):
     FAKE_WAITING_REASON  e.g. ImagePullBackOff: the container never starts, waits with it
     FAKE_UNSCHEDULABLE   1: the scheduler finds no node (PodScheduled False, Unschedulable)
     FAKE_LINES           lines of output "line 1".."line N", spread over the duration
+    FAKE_FAIL_ATTEMPTS   N: FAKE_EXIT_CODE and FAKE_REASON hold for the first N attempts
+                         (OTTO_ATTEMPT) only; later attempts succeed
 
 spec.activeDeadlineSeconds is honoured: past it the pod fails with DeadlineExceeded.
-exit() ends a running container now, for tests that must not race its duration.
+exit() ends a running container now, for tests that must not race its duration;
+release() starts a container that FAKE_WAITING_REASON holds.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ class _Progress:
 
 def _env(pod: Json) -> dict[str, str]:
     container = pod["spec"]["containers"][0]
-    return {item["name"]: item.get("value", "") for item in container.get("env") or ()}
+    env = {item["name"]: item.get("value", "") for item in container.get("env") or ()}
+    failing = env.get("FAKE_FAIL_ATTEMPTS")
+    if failing is not None and int(env.get("OTTO_ATTEMPT", "1")) > int(failing):
+        return {k: v for k, v in env.items() if k not in ("FAKE_EXIT_CODE", "FAKE_REASON")}
+    return env
 
 
 def _container(pod: Json, state: Json, *, ready: bool = False) -> list[Json]:
@@ -67,6 +74,7 @@ class FakeKubelet:
         self._tick = tick_seconds
         self._progress: dict[str, _Progress] = {}
         self._exits: dict[tuple[str, str], int] = {}
+        self._released: set[tuple[str, str]] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-kubelet", daemon=True)
 
@@ -80,6 +88,10 @@ class FakeKubelet:
     def exit(self, namespace: str, name: str, code: int = 0) -> None:
         """The container of that pod exits with code at the next tick."""
         self._exits[namespace, name] = code
+
+    def release(self, namespace: str, name: str) -> None:
+        """The container of that pod stops waiting (its FAKE_WAITING_REASON is over)."""
+        self._released.add((namespace, name))
 
     def _run(self) -> None:
         while not self._stopping.wait(self._tick):
@@ -106,7 +118,9 @@ class FakeKubelet:
         )
         if not pod["spec"].get("nodeName"):
             self._schedule(pod, env)
-        elif env.get("FAKE_WAITING_REASON"):
+        elif env.get("FAKE_WAITING_REASON") and (
+            (pod["metadata"]["namespace"], pod["metadata"]["name"]) not in self._released
+        ):
             self._hold(pod, env["FAKE_WAITING_REASON"])
         elif progress.started is None:
             progress.started = time.monotonic()

@@ -91,6 +91,7 @@ class KubeServer(ThreadingHTTPServer):
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.open_watches = 0
+        self.open_log_streams = 0  # follow=true log requests still being served
         self.drops = 0  # bumping it aborts every open watch and log stream
         self.stopping = False
 
@@ -383,6 +384,20 @@ class KubeHandler(BaseHTTPRequestHandler):
         """Streams lines as the kubelet writes them until the container has ended."""
         store, server = self.server.store, self.server
         self._start_stream("text/plain")
+        with store.changed:
+            server.open_log_streams += 1
+            store.changed.notify_all()
+        try:
+            self._stream_log(namespace, name, render)
+        finally:
+            with store.changed:
+                server.open_log_streams -= 1
+                store.changed.notify_all()
+
+    def _stream_log(
+        self, namespace: str, name: str, render: Callable[[list[LogLine]], bytes]
+    ) -> None:
+        store, server = self.server.store, self.server
         sent, drops = 0, server.drops
         while not server.stopping:
             if self._client_gone():

@@ -167,10 +167,10 @@ class PodStore:
             self._version += 1
             self._oldest = self._version
 
-    def append_log(self, namespace: str, name: str, text: str) -> None:
+    def append_log(self, namespace: str, name: str, text: str, at: datetime | None = None) -> None:
         with self.changed:
             if (namespace, name) in self._logs:
-                self._logs[namespace, name].append(LogLine(datetime.now(UTC), text))
+                self._logs[namespace, name].append(LogLine(at or datetime.now(UTC), text))
                 self.changed.notify_all()
 
     def logs(self, namespace: str, name: str) -> list[LogLine]:
