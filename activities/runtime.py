@@ -6,9 +6,12 @@ the RuntimeFailure classes below, so no kubernetes or OS exception leaks upwards
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
+from activities.worker_log import LogCursor, OutputLine
 from workflows.workers import WorkerInfo, WorkerOutcome, WorkerSpec
 
 
@@ -32,6 +35,24 @@ class WorkerNotFound(PermanentRuntimeError):
     """No worker of that name exists (any more) in this runtime."""
 
 
+class WorkerEventKind(StrEnum):
+    SNAPSHOT = "snapshot"
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    """One entry of a runtime's change feed (WorkerRuntime.watch).
+
+    SNAPSHOT carries every matching worker and replaces all the consumer knew; UPSERT one
+    worker as it is now (new or changed); DELETE one worker that is gone.
+    """
+
+    kind: WorkerEventKind
+    workers: tuple[WorkerInfo, ...]
+
+
 class WorkerRuntime(Protocol):
     """Creates, watches and removes workers. Every method is safe to call again."""
 
@@ -51,6 +72,27 @@ class WorkerRuntime(Protocol):
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         """Workers whose labels include every given label."""
+        ...
+
+    def watch(self, labels: Mapping[str, str]) -> AsyncGenerator[WorkerEvent, None]:
+        """The change feed of the workers whose labels include every given label.
+
+        Starts with a SNAPSHOT, then one event per change, until the consumer closes it
+        (aclose, e.g. with contextlib.aclosing). After a gap (a watch expired, the backend
+        reconnected) it sends a new SNAPSHOT rather than guess what it missed.
+        """
+        ...
+
+    def follow_output(
+        self, spec: WorkerSpec, after: LogCursor
+    ) -> AsyncIterator[Sequence[OutputLine]]:
+        """The worker's output after `after`, in order and in batches, until it is complete.
+
+        Complete means the worker has exited and every line it printed was yielded, or the
+        worker was deleted. Resume after after.sequence when the backend can reopen its
+        output by position; by time (after.timestamp) otherwise, dropping what was already
+        delivered with worker_log.SeenFilter. Raises WorkerNotFound for an unknown worker.
+        """
         ...
 
     async def close(self) -> None:

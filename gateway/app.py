@@ -15,13 +15,17 @@ from temporalio.client import Client
 
 from activities.runtime import WorkerRuntime
 from activities.runtimes import create_runtime
+from gateway.agent_logs import AgentLogService
 from gateway.log_service import LogService
+from gateway.logs import forwarding, log_sinks
 from gateway.pipeline_service import PipelineService
 from gateway.pool_service import PoolService
+from gateway.reaper_schedule import ensure_reaper
 from gateway.server import create_server
 from gateway.servicer import OttoscalerServicer
 from gateway.settings import Settings
 from gateway.temporal import create_worker
+from gateway.worker_status import WorkerStatusCache
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5
@@ -34,24 +38,46 @@ class Running:
 
 
 @asynccontextmanager
-async def running_ottoscaler(settings: Settings, client: Client) -> AsyncIterator[Running]:
-    """Starts worker and gateway; on exit stops the gateway, the worker, then the runtime."""
-    runtime = create_runtime(
-        settings.ottoscaler_runtime.value, settings.namespace, settings.otto_agent_image
+async def running_ottoscaler(
+    settings: Settings, client: Client, runtime: WorkerRuntime | None = None
+) -> AsyncIterator[Running]:
+    """Starts worker and gateway; on exit stops the gateway, the worker, then the runtime.
+
+    runtime: one to use instead of the one OTTOSCALER_RUNTIME names (tests); closed too.
+    """
+    runtime = runtime or create_runtime(
+        settings.ottoscaler_runtime.value,
+        settings.namespace,
+        settings.otto_agent_image,
+        owner=settings.ottoscaler_owner,
     )
     try:
-        worker = create_worker(client, settings.temporal_task_queue, runtime)
+        logs = log_sinks(settings)
+        worker = create_worker(
+            client, settings.temporal_task_queue, runtime, settings.otto_handler_addr, logs
+        )
+        statuses = WorkerStatusCache(runtime)
         servicer = OttoscalerServicer(
             pipelines=PipelineService(client, settings),
-            pools=PoolService(client, settings),
-            logs=LogService(settings),
+            pools=PoolService(client, settings, statuses),
+            logs=LogService(settings, client, logs),
         )
-        async with worker:
-            server, port = await create_server(servicer, settings.grpc_host, settings.grpc_port)
+        agent_logs = AgentLogService(logs, settings.max_workers)
+        async with worker, statuses.following(), forwarding(settings, logs):
+            await ensure_reaper(
+                client,
+                settings.temporal_task_queue,
+                settings.reaper_interval_seconds,
+                settings.reaper_grace_seconds,
+            )
+            server, port = await create_server(
+                servicer, settings.grpc_host, settings.grpc_port, agent_logs
+            )
             log.info("gateway listening on %s:%d", settings.grpc_host, port)
             try:
                 yield Running(grpc_port=port, runtime=runtime)
             finally:
                 await server.stop(STOP_GRACE_SECONDS)
+                agent_logs.close()
     finally:
         await runtime.close()

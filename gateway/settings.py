@@ -39,8 +39,28 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     max_workers_per_task: int = Field(50, ge=1)
     max_workers: int = Field(500, ge=1)
+    # Pool workers' command, shell words. Empty: the image's own command on kubernetes, a
+    # short demo agent on local (gateway/pool_translate.py, DEFAULT_LOCAL_AGENT_COMMAND).
+    otto_agent_command: str = ""
+    # Finished pool workers stay listed this long, then they are deleted.
+    worker_ttl_seconds: float = Field(300.0, ge=0)
     # How often a progress stream asks its workflow for news.
     progress_poll_seconds: float = Field(0.1, gt=0)
+    # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
+    ottoscaler_log_dir: Path | None = None
+    # How often a log stream looks at the archive for lines written by another process.
+    log_poll_seconds: float = Field(0.5, gt=0)
+    # The orphan reaper (docs/kubernetes.md#orphans): how often it sweeps, and the age
+    # below which a worker is never deleted.
+    reaper_interval_seconds: float = Field(300.0, ge=1)
+    reaper_grace_seconds: float = Field(600.0, ge=0)
+    # The owner of worker pods, <apiVersion>/<kind>/<name>/<uid>; empty: in a cluster,
+    # Ottoscaler's own ReplicaSet (docs/kubernetes.md#owner).
+    ottoscaler_owner: str = ""
+
+    @property
+    def log_dir(self) -> Path:
+        return self.ottoscaler_log_dir or self.ottoscaler_data_dir / "logs"
 
     def describe(self) -> str:
         """One line per setting, secrets masked, for the start-up log."""

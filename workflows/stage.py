@@ -77,7 +77,8 @@ class StageWorkflow:
         raise AssertionError("unreachable: the last attempt always returns")
 
     async def _run_shard(self, spec: WorkerSpec) -> WorkerOutcome:
-        """Create, await, delete. The delete also runs when the stage is cancelled.
+        """Create, await while its logs are tailed, delete. The delete waits for the tail
+        (no line is lost) and also runs when the stage is cancelled.
 
         An activity that gave up (a permanent runtime error, or retries exhausted) fails
         the shard with the error's type as its reason, so the stage's own retry policy
@@ -85,15 +86,23 @@ class StageWorkflow:
         """
         try:
             await worker_calls.create_worker(spec)
-            return await worker_calls.await_worker(spec)
+            outcome = await worker_calls.await_with_logs(spec)
         except ActivityError as err:
-            return activity_failure(spec.name, err)
-        finally:
-            try:
-                await worker_calls.delete_worker(spec)
-            except ActivityError as err:
-                # The worker outlives us; the orphan reaper removes it later.
-                workflow.logger.warning("could not delete worker %s: %s", spec.name, err)
+            outcome = activity_failure(spec.name, err)
+        except asyncio.CancelledError:
+            await self._delete(spec)
+            raise
+        # Not in a `finally`: when a worker evicts the workflow it closes this coroutine
+        # (GeneratorExit), and no activity may be scheduled then.
+        await self._delete(spec)
+        return outcome
+
+    async def _delete(self, spec: WorkerSpec) -> None:
+        try:
+            await worker_calls.delete_worker(spec)
+        except ActivityError as err:
+            # The worker outlives us; the orphan reaper removes it later.
+            workflow.logger.warning("could not delete worker %s: %s", spec.name, err)
 
     async def _report(
         self,

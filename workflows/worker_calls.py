@@ -6,16 +6,21 @@ backoff and never count as stage attempts; a PermanentRuntimeError is not retrie
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from workflows.workers import WorkerInfo, WorkerOutcome, WorkerSpec
 
 CREATE_WORKER = "create_worker"
 AWAIT_WORKER = "await_worker"
 DELETE_WORKER = "delete_worker"
+TAIL_WORKER_LOGS = "tail_worker_logs"
+# Workflows recorded before the log tail existed replay without it.
+LOG_TAIL_PATCH = "log-tail"
 
 NON_RETRYABLE = ["PermanentRuntimeError", "WorkerNotFound", "InvalidWorkerSpec"]
 INFRA_RETRY = RetryPolicy(
@@ -29,6 +34,8 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 # A stage without timeout_seconds still may not hold a worker slot forever.
 UNBOUNDED_STAGE_LIMIT = timedelta(hours=24)
 QUICK_CALL = timedelta(seconds=60)
+# How long a tail may take after the worker ended to archive what it printed last.
+TAIL_DRAIN = timedelta(minutes=10)
 
 
 async def create_worker(spec: WorkerSpec) -> WorkerInfo:
@@ -43,17 +50,20 @@ async def create_worker(spec: WorkerSpec) -> WorkerInfo:
     return info
 
 
-async def await_worker(spec: WorkerSpec) -> WorkerOutcome:
+def worker_lifetime(spec: WorkerSpec) -> timedelta:
+    """The longest a worker may exist: pending, then running, then a quick call's slack."""
     run_limit = (
         timedelta(seconds=spec.timeout_seconds) if spec.timeout_seconds else UNBOUNDED_STAGE_LIMIT
     )
+    return run_limit + timedelta(seconds=spec.pending_timeout_seconds) + QUICK_CALL
+
+
+async def await_worker(spec: WorkerSpec) -> WorkerOutcome:
     outcome: WorkerOutcome = await workflow.execute_activity(
         AWAIT_WORKER,
         spec,
         result_type=WorkerOutcome,
-        start_to_close_timeout=run_limit
-        + timedelta(seconds=spec.pending_timeout_seconds)
-        + QUICK_CALL,
+        start_to_close_timeout=worker_lifetime(spec),
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=INFRA_RETRY,
         summary=f"await {spec.summary}",
@@ -69,3 +79,40 @@ async def delete_worker(spec: WorkerSpec) -> None:
         retry_policy=INFRA_RETRY,
         summary=f"delete {spec.summary}",
     )
+
+
+async def tail_worker_logs(spec: WorkerSpec) -> None:
+    """Follows the worker's output into the log sinks; a tail that gave up is only logged,
+    since logs never fail a shard."""
+    try:
+        await workflow.execute_activity(
+            TAIL_WORKER_LOGS,
+            spec,
+            result_type=int,
+            start_to_close_timeout=worker_lifetime(spec) + TAIL_DRAIN,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=INFRA_RETRY,
+            summary=f"logs {spec.summary}",
+        )
+    except ActivityError as err:
+        workflow.logger.warning("log tail of %s gave up: %s", spec.name, err)
+
+
+async def await_with_logs(spec: WorkerSpec) -> WorkerOutcome:
+    """await_worker while the worker's logs are tailed. Once the worker has ended, waits
+    for the tail, so the worker is deleted only after its last lines are archived. A worker
+    that never started has no output to wait for, and an error or a cancellation stops
+    the tail without waiting (the worker is deleted anyway)."""
+    if not workflow.patched(LOG_TAIL_PATCH):
+        return await await_worker(spec)
+    tail = asyncio.create_task(tail_worker_logs(spec))
+    try:
+        outcome = await await_worker(spec)
+    except (Exception, asyncio.CancelledError):  # not GeneratorExit: an evicted workflow
+        tail.cancel()
+        raise
+    if outcome.started_at is None:
+        tail.cancel()
+    else:
+        await tail
+    return outcome

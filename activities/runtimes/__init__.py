@@ -7,8 +7,10 @@ from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock import MockRuntime
 
 
-def create_runtime(kind: str, namespace: str, default_image: str) -> WorkerRuntime:
-    """The backend named by OTTOSCALER_RUNTIME."""
+def create_runtime(
+    kind: str, namespace: str, default_image: str, *, owner: str = ""
+) -> WorkerRuntime:
+    """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes'."""
     if kind == "mock":
         return MockRuntime()
     if kind == "local":
@@ -17,6 +19,8 @@ def create_runtime(kind: str, namespace: str, default_image: str) -> WorkerRunti
         # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
         from activities.runtimes.kubernetes import KubernetesRuntime
 
-        runtime: WorkerRuntime = KubernetesRuntime.from_environment(namespace, default_image)
+        runtime: WorkerRuntime = KubernetesRuntime.from_environment(
+            namespace, default_image, owner=owner
+        )
         return runtime
     raise ValueError(f"OTTOSCALER_RUNTIME: unknown runtime {kind!r} (kubernetes, local, mock)")

@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from activities.runtime import PermanentRuntimeError
-from activities.runtimes.records import WorkerRecord, lost, matching, utcnow
-from activities.worker_log import WorkerLog
+from activities.runtime import PermanentRuntimeError, WorkerEvent, WorkerNotFound
+from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching, utcnow
+from activities.worker_log import LogCursor, OutputLine, WorkerLog
 from workflows.workers import WorkerInfo, WorkerOutcome, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class LocalRuntime:
 
     def __init__(self) -> None:
         self._workers: dict[str, LocalWorker] = {}
+        self._feed = WorkerFeed(self._workers)
         self._warned_image = False
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
@@ -54,7 +55,7 @@ class LocalRuntime:
             self._warned_image = True
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update(spec.env)
-        worker = LocalWorker(spec)
+        worker = LocalWorker(spec, on_change=self._feed.changed)
         try:
             worker.process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -74,6 +75,7 @@ class LocalRuntime:
             assert stream is not None
             worker.pumps.append(asyncio.create_task(worker.log.pump(stream, source)))
         self._workers[spec.name] = worker
+        self._feed.changed(worker)
         return worker.info()
 
     async def wait(self, spec: WorkerSpec) -> WorkerOutcome:
@@ -103,6 +105,7 @@ class LocalRuntime:
         worker = self._workers.pop(name, None)
         if worker is None or worker.process is None:
             return
+        self._feed.removed(worker)
         if worker.process.returncode is None:
             _kill_group(worker.process)
             await worker.process.wait()
@@ -112,6 +115,17 @@ class LocalRuntime:
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         return matching(self._workers, labels)
+
+    def watch(self, labels: Mapping[str, str]) -> AsyncGenerator[WorkerEvent, None]:
+        return self._feed.watch(labels)
+
+    def follow_output(
+        self, spec: WorkerSpec, after: LogCursor
+    ) -> AsyncIterator[Sequence[OutputLine]]:
+        worker = self._workers.get(spec.name)
+        if worker is None:
+            raise WorkerNotFound(f"no local worker {spec.name!r} (this process did not start it)")
+        return worker.log.follow(after.sequence)
 
     def worker_log(self, name: str) -> WorkerLog | None:
         worker = self._workers.get(name)

@@ -2,15 +2,17 @@
 
 Both keep their workers in this process's memory, so a restarted Temporal worker does
 not know the workers of its predecessor: awaiting one reports the failure WorkerLost,
-which the stage may retry.
+which the stage may retry. A record reports its own changes to the runtime's WorkerFeed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from activities.runtime import WorkerEvent, WorkerEventKind
 from workflows.workers import WorkerInfo, WorkerOutcome, WorkerPhase, WorkerSpec
 
 WORKER_LOST = "WorkerLost"
@@ -26,6 +28,7 @@ class WorkerRecord:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     outcome: WorkerOutcome | None = None
+    on_change: Callable[[WorkerRecord], None] | None = None
 
     def info(self) -> WorkerInfo:
         outcome = self.outcome
@@ -56,7 +59,16 @@ class WorkerRecord:
             started_at=self.started_at,
             finished_at=utcnow(),
         )
+        self._changed()
         return self.outcome
+
+    def start(self) -> None:
+        self.started_at = utcnow()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
 
 def lost(name: str) -> WorkerOutcome:
@@ -68,9 +80,47 @@ def lost(name: str) -> WorkerOutcome:
     )
 
 
+def _has(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
 def matching(records: Mapping[str, WorkerRecord], labels: Mapping[str, str]) -> list[WorkerInfo]:
-    return [
-        record.info()
-        for record in records.values()
-        if all(record.spec.labels.get(k) == v for k, v in labels.items())
-    ]
+    return [record.info() for record in records.values() if _has(record.spec.labels, labels)]
+
+
+class WorkerFeed:
+    """The change feed (WorkerRuntime.watch) over a runtime's records: one queue per watcher.
+
+    Events are built only while someone watches, so a runtime nobody watches pays nothing.
+    """
+
+    def __init__(self, records: Mapping[str, WorkerRecord]) -> None:
+        self._records = records
+        self._queues: set[asyncio.Queue[WorkerEvent]] = set()
+
+    def changed(self, record: WorkerRecord) -> None:
+        # A record that was deleted meanwhile (its process ended after a kill) stays gone.
+        if self._records.get(record.spec.name) is record:
+            self._publish(WorkerEventKind.UPSERT, record)
+
+    def removed(self, record: WorkerRecord) -> None:
+        self._publish(WorkerEventKind.DELETE, record)
+
+    def _publish(self, kind: WorkerEventKind, record: WorkerRecord) -> None:
+        if self._queues:
+            event = WorkerEvent(kind, (record.info(),))
+            for queue in self._queues:
+                queue.put_nowait(event)
+
+    async def watch(self, labels: Mapping[str, str]) -> AsyncGenerator[WorkerEvent, None]:
+        queue: asyncio.Queue[WorkerEvent] = asyncio.Queue()
+        # Subscribing and taking the snapshot happen without a pause: no change is lost.
+        self._queues.add(queue)
+        try:
+            yield WorkerEvent(WorkerEventKind.SNAPSHOT, tuple(matching(self._records, labels)))
+            while True:
+                event = await queue.get()
+                if _has(event.workers[0].labels, labels):
+                    yield event
+        finally:
+            self._queues.discard(queue)

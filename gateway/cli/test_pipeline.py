@@ -1,12 +1,14 @@
 """`test-pipeline`: sends a sample pipeline to Ottoscaler and prints every progress event.
 
-Exits 0 only when the pipeline completed. Flags are those of the old Go tool.
+Exits 0 only when the pipeline completed. Flags are those of the old Go tool, plus -logs:
+the workers' log lines, interleaved with the progress as they happen.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import uuid
 from collections.abc import Sequence
@@ -19,6 +21,9 @@ from gateway.cli.sample_pipelines import PIPELINES
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
+# After the last progress event, how long the log stream may take to deliver its tail.
+LOGS_GRACE_SECONDS = 10.0
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="test-pipeline", description=__doc__)
@@ -28,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-repo", default="otto/demo")
     parser.add_argument("-sha", default="0123456789abcdef0123456789abcdef01234567")
     parser.add_argument("-timeout", type=parse_duration, default=parse_duration("10m"))
+    parser.add_argument("-logs", action="store_true", help="print the workers' logs too")
     return parser
 
 
@@ -44,6 +50,21 @@ def describe(event: pb.PipelineProgress) -> str:
     return line
 
 
+def describe_line(entry: pb.WorkerLogEntry) -> str:
+    stream = "!" if entry.source == "stderr" else "|"
+    return f"{entry.timestamp}      {entry.worker_id} {stream} {entry.message}"
+
+
+async def print_logs(stub: pb_grpc.OttoscalerServiceAsyncStub, pipeline_id: str) -> None:
+    """Follows the pipeline's logs; the stream ends shortly after the pipeline does."""
+    request = pb.WorkerLogsRequest(pipeline_id=pipeline_id, follow=True)
+    try:
+        async for entry in stub.StreamWorkerLogs(request):
+            print(describe_line(entry), flush=True)
+    except aio.AioRpcError as err:
+        print(f"logs: {err.code().name}: {err.details()}", file=sys.stderr)
+
+
 async def run(args: argparse.Namespace) -> int:
     pipeline_id = args.id or f"test-{args.type}-{uuid.uuid4().hex[:8]}"
     request = pb.PipelineRequest(
@@ -56,16 +77,25 @@ async def run(args: argparse.Namespace) -> int:
     )
     print(f"pipeline {pipeline_id} ({args.type}, {len(request.stages)} stages) -> {args.server}")
     final: pb.PipelineProgress | None = None
+    logs: asyncio.Task[None] | None = None
     async with aio.insecure_channel(args.server) as channel:
-        stub = pb_grpc.OttoscalerServiceStub(channel)
+        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
         try:
             async for event in stub.ExecutePipeline(request, timeout=args.timeout):
                 print(describe(event), flush=True)
+                if args.logs and logs is None:  # the pipeline exists from its first event
+                    logs = asyncio.create_task(print_logs(stub, pipeline_id))
                 if not event.stage_id:
                     final = event
+            if logs is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(logs), LOGS_GRACE_SECONDS)
         except aio.AioRpcError as err:
             print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
             return 2 if err.code() is grpc.StatusCode.INVALID_ARGUMENT else 1
+        finally:
+            if logs is not None:
+                logs.cancel()
     completed = final is not None and final.status == pb.STAGE_COMPLETED
     print("pipeline completed" if completed else "pipeline did not complete")
     return 0 if completed else 1

@@ -68,7 +68,7 @@ async def test_web_ui_shows_summaries_and_the_stage_table(client: Client, task_q
     }
     assert summaries == {
         f"{verb} build · shard {n}/2 · attempt 1/1"
-        for verb in ("create", "await", "delete")
+        for verb in ("create", "await", "logs", "delete")
         for n in (1, 2)
     }
 
@@ -86,8 +86,8 @@ async def test_a_hundred_shards_keep_histories_small(client: Client, task_queue:
         ).fetch_history()
     assert result.status is StageStatus.COMPLETED
     assert len(parent.events) < 40
-    # create/await/delete: 3 activities x 3 events per shard, plus workflow tasks
-    assert len(child_history.events) < 100 * 12
+    # create/await/logs/delete: 4 activities x 3 events per shard, plus workflow tasks
+    assert len(child_history.events) < 100 * 15
 
 
 async def test_search_attributes_follow_the_pipeline(client: Client, task_queue: str) -> None:
