@@ -10,30 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import activity
 
 from activities.runtime import RuntimeFailure, WorkerEventKind, WorkerNotFound, WorkerRuntime
-from activities.workers import HEARTBEAT_EVERY_SECONDS, _boundary
+from activities.workers import heartbeating, runtime_boundary
 from workflows.pool_calls import AWAIT_WORKER_STARTED, CREATE_WORKERS
 from workflows.pool_models import Created
 from workflows.workers import WorkerInfo, WorkerPhase, WorkerSpec
-
-T = TypeVar("T")
-
-
-async def heartbeating(call: Awaitable[T]) -> T:
-    """Awaits call while heartbeating, so a crashed Ottoscaler is noticed in seconds."""
-    waiting = asyncio.ensure_future(call)
-    try:
-        while True:
-            done, _ = await asyncio.wait({waiting}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return waiting.result()
-            activity.heartbeat()
-    finally:
-        waiting.cancel()
 
 
 class PoolActivities:
@@ -44,7 +29,7 @@ class PoolActivities:
     async def create_workers(self, specs: list[WorkerSpec]) -> list[Created]:
         """A worker the runtime refuses for good is reported in its place. Any transient
         failure fails the call for Temporal to retry: creates adopt what already exists."""
-        return await _boundary(self._create_all(specs))
+        return await runtime_boundary(self._create_all(specs))
 
     async def _create_all(self, specs: list[WorkerSpec]) -> list[Created]:
         results = await asyncio.gather(*(self._create(s) for s in specs), return_exceptions=True)
@@ -66,7 +51,7 @@ class PoolActivities:
         """The worker once it left PENDING, or as it is when its pending deadline passed."""
         try:
             async with asyncio.timeout(spec.pending_timeout_seconds or None):
-                return await heartbeating(_boundary(self._first_start(spec)))
+                return await heartbeating(runtime_boundary(self._first_start(spec)))
         except TimeoutError:
             # Still pending: awaiting its end applies the pending deadline and reports it.
             return WorkerInfo(name=spec.name, phase=WorkerPhase.PENDING, labels=spec.labels)

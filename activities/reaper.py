@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.runtime import WorkerRuntime
-from activities.workers import _boundary
+from activities.workers import runtime_boundary
 from workflows.orphans import orphans, owners_to_check
 from workflows.reaper import REAP_ORPHANS, ReapInput, ReapResult
 from workflows.workers import MANAGED_BY, Labels
@@ -28,7 +28,7 @@ class ReaperActivities:
 
     @activity.defn(name=REAP_ORPHANS)
     async def reap_orphans(self, inp: ReapInput) -> ReapResult:
-        workers = await _boundary(self.runtime.list({Labels.MANAGED_BY: MANAGED_BY}))
+        workers = await runtime_boundary(self.runtime.list({Labels.MANAGED_BY: MANAGED_BY}))
         now, grace = datetime.now(UTC), timedelta(seconds=inp.grace_seconds)
         open_runs: dict[str, str] = {}
         for workflow_id in owners_to_check(workers, now, grace):
@@ -38,7 +38,7 @@ class ReaperActivities:
         doomed = orphans(workers, open_runs, now, grace)
         for name in doomed:
             activity.logger.info("deleting orphaned worker %s", name)
-            await _boundary(self.runtime.delete(name))
+            await runtime_boundary(self.runtime.delete(name))
         return ReapResult(workers=len(workers), deleted=tuple(doomed))
 
     async def _open_run(self, workflow_id: str) -> str | None:

@@ -22,7 +22,8 @@ T = TypeVar("T")
 HEARTBEAT_EVERY_SECONDS = 5.0
 
 
-async def _boundary(call: Awaitable[T]) -> T:
+async def runtime_boundary(call: Awaitable[T]) -> T:
+    """Turns a RuntimeFailure into an ApplicationError whose non_retryable is deliberate."""
     try:
         return await call
     except RuntimeFailure as err:
@@ -31,30 +32,34 @@ async def _boundary(call: Awaitable[T]) -> T:
         ) from err
 
 
+async def heartbeating(call: Awaitable[T]) -> T:
+    """Awaits call while heartbeating, so a crashed Ottoscaler is noticed in seconds."""
+    waiting = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=HEARTBEAT_EVERY_SECONDS)
+            if done:
+                return waiting.result()
+            activity.heartbeat()
+    finally:
+        waiting.cancel()
+
+
 class WorkerActivities:
     def __init__(self, runtime: WorkerRuntime) -> None:
         self.runtime = runtime
 
     @activity.defn(name=CREATE_WORKER)
     async def create_worker(self, spec: WorkerSpec) -> WorkerInfo:
-        return await _boundary(self.runtime.create(spec))
+        return await runtime_boundary(self.runtime.create(spec))
 
     @activity.defn(name=AWAIT_WORKER)
     async def await_worker(self, spec: WorkerSpec) -> WorkerOutcome:
-        """Heartbeats while the worker runs, so a crashed Ottoscaler is noticed in seconds."""
-        waiting = asyncio.ensure_future(_boundary(self.runtime.wait(spec)))
-        try:
-            while True:
-                done, _ = await asyncio.wait({waiting}, timeout=HEARTBEAT_EVERY_SECONDS)
-                if done:
-                    return waiting.result()
-                activity.heartbeat()
-        finally:
-            waiting.cancel()
+        return await heartbeating(runtime_boundary(self.runtime.wait(spec)))
 
     @activity.defn(name=DELETE_WORKER)
     async def delete_worker(self, name: str) -> None:
-        await _boundary(self.runtime.delete(name))
+        await runtime_boundary(self.runtime.delete(name))
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.create_worker, self.await_worker, self.delete_worker]
