@@ -81,4 +81,5 @@ async def test_a_failed_pod_is_reported_with_its_reason(
         return seen if seen.failed_count == 1 else None
 
     seen = await eventually(failed)
+    assert seen is not None
     assert "exit 3" in seen.workers[0].error_message
