@@ -12,12 +12,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from grpc import aio
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from gateway.app import Running, running_ottoscaler
 from gateway.devserver import SEARCH_ATTRIBUTES, temporal_binary
+from gateway.settings import RuntimeKind, Settings
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 VENV_BIN = Path(sys.executable).parent
 # The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime).
@@ -59,3 +63,28 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 def task_queue() -> str:
     """A queue per test, so workers of different tests never steal each other's tasks."""
     return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+# A running Ottoscaler (worker + gateway on an ephemeral loopback port) per test. Each
+# test folder says how with its own `settings` fixture; tests pick the runtime with
+# `@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])` where settings use it.
+@pytest.fixture
+def runtime_kind() -> RuntimeKind:
+    return RuntimeKind.MOCK
+
+
+@pytest.fixture
+async def ottoscaler(client: Client, settings: Settings) -> AsyncIterator[Running]:
+    async with running_ottoscaler(settings, client) as running:
+        yield running
+
+
+@pytest.fixture
+async def channel(ottoscaler: Running) -> AsyncIterator[aio.Channel]:
+    async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: aio.Channel) -> pb_grpc.OttoscalerServiceAsyncStub:
+    return pb_grpc.OttoscalerServiceStub(channel)

@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 from grpc import aio
-from temporalio.client import Client
 
-from gateway.app import Running, running_ottoscaler
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.logs.otto_handler import FakeOttoHandler, serving
-
-
-@pytest.fixture
-def runtime_kind() -> RuntimeKind:
-    return RuntimeKind.MOCK
 
 
 @pytest.fixture
@@ -44,23 +37,6 @@ def settings(
         progress_poll_seconds=0.05,
         log_poll_seconds=0.05,
     )
-
-
-@pytest.fixture
-async def ottoscaler(client: Client, settings: Settings) -> AsyncIterator[Running]:
-    async with running_ottoscaler(settings, client) as running:
-        yield running
-
-
-@pytest.fixture
-async def channel(ottoscaler: Running) -> AsyncIterator[aio.Channel]:
-    async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
-        yield channel
-
-
-@pytest.fixture
-def stub(channel: aio.Channel) -> pb_grpc.OttoscalerServiceAsyncStub:
-    return pb_grpc.OttoscalerServiceStub(channel)
 
 
 @pytest.fixture
