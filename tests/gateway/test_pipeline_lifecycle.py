@@ -56,7 +56,8 @@ async def test_cancel_deletes_workers_and_ends_the_stream_cancelled(
     req = request(sh("slow", "sleep 60"), sh("after", "true", "slow"), sh("other", "sleep 60"))
     stream = asyncio.ensure_future(collect(stub.ExecutePipeline(req)))
     await eventually(lambda: stage_running(stub, req.pipeline_id, "slow"))
-    assert await ottoscaler.runtime.list({"pipeline-id": req.pipeline_id})
+    # RUNNING names the workers when the attempt starts; wait until they exist.
+    await eventually(lambda: ottoscaler.runtime.list({"pipeline-id": req.pipeline_id}))
     answer = await stub.CancelPipeline(
         pb.CancelPipelineRequest(pipeline_id=req.pipeline_id, reason="user pressed stop")
     )
