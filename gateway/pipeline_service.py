@@ -77,7 +77,7 @@ class PipelineService:
             ),
         )
         for stage in snap.stages:
-            yield stage_to_wire(snap.pipeline_id, stage, now)
+            yield stage_to_wire(snap.pipeline_id, stage, snap.version, now)
         if snap.status.finished:
             return
         async for event in follow(handle, snap.version, self.settings.progress_poll_seconds):

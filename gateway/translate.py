@@ -15,6 +15,7 @@ from workflows.models import (
     StageState,
     StageStatus,
 )
+from workflows.progress import stage_event
 
 _TO_WIRE_STATUS = {status: pb.StageStatus.Value(f"STAGE_{status.value}") for status in StageStatus}
 
@@ -89,28 +90,21 @@ def event_to_wire(pipeline_id: str, event: ProgressEvent) -> pb.PipelineProgress
     )
 
 
-def stage_to_wire(pipeline_id: str, state: StageState, now: datetime) -> pb.PipelineProgress:
-    finished = 100 if state.status.finished else 0
-    return pb.PipelineProgress(
-        pipeline_id=pipeline_id,
-        stage_id=state.stage_id,
-        status=wire_status(state.status),
-        message=state.message,
-        worker_pod_names=list(state.worker_pod_names),
-        progress_percentage=finished,
-        timestamp=rfc3339(now),
-        started_at=rfc3339(state.started_at),
-        completed_at=rfc3339(state.completed_at),
-        error_message=state.error_message,
-        metrics=metrics_to_wire(state.metrics),
-    )
+def stage_to_wire(
+    pipeline_id: str, state: StageState, version: int, now: datetime
+) -> pb.PipelineProgress:
+    """A stage's latest state, as of the snapshot's version; 100% once it finished."""
+    percentage = 100 if state.status.finished else 0
+    return event_to_wire(pipeline_id, stage_event(state, version, now, percentage))
 
 
 def snapshot_to_wire(snapshot: PipelineSnapshot, run_id: str, now: datetime) -> pb.PipelineSnapshot:
     return pb.PipelineSnapshot(
         pipeline_id=snapshot.pipeline_id,
         status=wire_status(snapshot.status),
-        stages=[stage_to_wire(snapshot.pipeline_id, s, now) for s in snapshot.stages],
+        stages=[
+            stage_to_wire(snapshot.pipeline_id, s, snapshot.version, now) for s in snapshot.stages
+        ],
         progress_percentage=snapshot.progress_percentage,
         started_at=rfc3339(snapshot.started_at),
         completed_at=rfc3339(snapshot.completed_at),

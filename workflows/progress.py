@@ -58,17 +58,7 @@ class PipelineProgress:
                 update={"metrics": state.metrics.model_copy(update={"duration_seconds": duration})}
             )
         self.stages[stage_id] = state
-        self._log(
-            now,
-            stage_id=stage_id,
-            status=state.status,
-            message=state.message,
-            worker_pod_names=state.worker_pod_names,
-            started_at=state.started_at,
-            completed_at=state.completed_at,
-            error_message=state.error_message,
-            metrics=state.metrics,
-        )
+        self.events.append(stage_event(state, self.version + 1, now, self.percentage))
         return state
 
     def update_pipeline(
@@ -132,3 +122,22 @@ def _seconds(start: datetime | None, end: datetime | None) -> int:
     if start is None or end is None:
         return 0
     return int((end - start).total_seconds())
+
+
+def stage_event(
+    state: StageState, version: int, timestamp: datetime, percentage: int
+) -> ProgressEvent:
+    """A stage's state as one progress event: a logged transition or a snapshot entry."""
+    return ProgressEvent(
+        version=version,
+        timestamp=timestamp,
+        stage_id=state.stage_id,
+        status=state.status,
+        message=state.message,
+        worker_pod_names=state.worker_pod_names,
+        progress_percentage=percentage,
+        started_at=state.started_at,
+        completed_at=state.completed_at,
+        error_message=state.error_message,
+        metrics=state.metrics,
+    )
