@@ -18,6 +18,7 @@ from activities.runtimes import create_runtime
 from gateway.agent_logs import AgentLogService
 from gateway.log_service import LogService
 from gateway.logs import forwarding, log_sinks
+from gateway.metrics import CountingRuntime, Metrics, serving
 from gateway.pipeline_service import PipelineService
 from gateway.pool_service import PoolService
 from gateway.reaper_schedule import ensure_reaper
@@ -35,6 +36,7 @@ STOP_GRACE_SECONDS = 5
 class Running:
     grpc_port: int
     runtime: WorkerRuntime
+    metrics_port: int
 
 
 @asynccontextmanager
@@ -53,8 +55,13 @@ async def running_ottoscaler(
     )
     try:
         logs = log_sinks(settings)
+        metrics = Metrics()
         worker = create_worker(
-            client, settings.temporal_task_queue, runtime, settings.otto_handler_addr, logs
+            client,
+            settings.temporal_task_queue,
+            CountingRuntime(runtime, metrics),
+            settings.otto_handler_addr,
+            logs,
         )
         statuses = WorkerStatusCache(runtime)
         servicer = OttoscalerServicer(
@@ -63,7 +70,13 @@ async def running_ottoscaler(
             logs=LogService(settings, client, logs),
         )
         agent_logs = AgentLogService(logs, settings.max_workers)
-        async with worker, statuses.following(), forwarding(settings, logs):
+        token = settings.ottoscaler_auth_token
+        async with (
+            worker,
+            statuses.following(),
+            forwarding(settings, logs),
+            serving(metrics, settings.grpc_host, settings.metrics_port) as metrics_port,
+        ):
             await ensure_reaper(
                 client,
                 settings.temporal_task_queue,
@@ -71,11 +84,23 @@ async def running_ottoscaler(
                 settings.reaper_grace_seconds,
             )
             server, port = await create_server(
-                servicer, settings.grpc_host, settings.grpc_port, agent_logs
+                servicer,
+                settings.grpc_host,
+                settings.grpc_port,
+                agent_logs,
+                auth_token=token.get_secret_value() if token else None,
+                metrics=metrics,
             )
-            log.info("gateway listening on %s:%d", settings.grpc_host, port)
+            log.info(
+                "gateway listening on %s:%d (%s), metrics on http://%s:%d/metrics",
+                settings.grpc_host,
+                port,
+                "bearer token required" if token else "no auth token: calls are not checked",
+                settings.grpc_host,
+                metrics_port,
+            )
             try:
-                yield Running(grpc_port=port, runtime=runtime)
+                yield Running(grpc_port=port, runtime=runtime, metrics_port=metrics_port)
             finally:
                 await server.stop(STOP_GRACE_SECONDS)
                 agent_logs.close()

@@ -8,13 +8,14 @@ the field. Anything else is a bug: INTERNAL, logged with its traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import grpc
 from grpc import aio
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.interceptors import Context, Continuation, Handler, rewrap, within
 from workflows.validation import SpecError
 
 log = logging.getLogger(__name__)
@@ -71,61 +72,24 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}: {err}"
 
 
-async def _abort(context: aio.ServicerContext[Any, Any], err: Exception) -> None:
-    code, message = status_for(err)
-    await context.abort(code, message)
-
-
-def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behaviour(request, context)
-        except aio.AbortError:
-            raise
-        except Exception as err:
-            await _abort(context, err)
-
-    return handler
-
-
-def _wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        try:
-            async for response in behaviour(request, context):
-                yield response
-        except aio.AbortError:
-            raise
-        except Exception as err:
-            await _abort(context, err)
-
-    return handler
-
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+@asynccontextmanager
+async def _mapping_errors(context: Context) -> AsyncIterator[None]:
+    try:
+        yield
+    except aio.AbortError:
+        raise
+    except Exception as err:
+        code, message = status_for(err)
+        await context.abort(code, message)
 
 
 class ErrorInterceptor(aio.ServerInterceptor):
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream), **kwargs
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
-        if handler.stream_stream:
-            wrapped = _wrap_stream(handler.stream_stream)
-            return grpc.stream_stream_rpc_method_handler(wrapped, **kwargs)
-        return handler
+        return rewrap(
+            handler, lambda behaviour, streams: within(behaviour, streams, _mapping_errors)
+        )

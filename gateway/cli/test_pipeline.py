@@ -1,7 +1,8 @@
 """`test-pipeline`: sends a sample pipeline to Ottoscaler and prints every progress event.
 
 Exits 0 only when the pipeline completed. Flags are those of the old Go tool, plus -logs:
-the workers' log lines, interleaved with the progress as they happen.
+the workers' log lines, interleaved with the progress as they happen. A gateway that
+requires a bearer token gets the one in OTTOSCALER_AUTH_TOKEN.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 import grpc
 from grpc import aio
 
+from gateway.auth import metadata_from_env
 from gateway.cli.durations import parse_duration
 from gateway.cli.sample_pipelines import PIPELINES
 from ottoscaler.v1 import ottoscaler_pb2 as pb
@@ -59,7 +61,7 @@ async def print_logs(stub: pb_grpc.OttoscalerServiceAsyncStub, pipeline_id: str)
     """Follows the pipeline's logs; the stream ends shortly after the pipeline does."""
     request = pb.WorkerLogsRequest(pipeline_id=pipeline_id, follow=True)
     try:
-        async for entry in stub.StreamWorkerLogs(request):
+        async for entry in stub.StreamWorkerLogs(request, metadata=metadata_from_env()):
             print(describe_line(entry), flush=True)
     except aio.AioRpcError as err:
         print(f"logs: {err.code().name}: {err.details()}", file=sys.stderr)
@@ -81,7 +83,10 @@ async def run(args: argparse.Namespace) -> int:
     async with aio.insecure_channel(args.server) as channel:
         stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
         try:
-            async for event in stub.ExecutePipeline(request, timeout=args.timeout):
+            events = stub.ExecutePipeline(
+                request, timeout=args.timeout, metadata=metadata_from_env()
+            )
+            async for event in events:
                 print(describe(event), flush=True)
                 if args.logs and logs is None:  # the pipeline exists from its first event
                     logs = asyncio.create_task(print_logs(stub, pipeline_id))

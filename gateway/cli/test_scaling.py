@@ -4,7 +4,8 @@
 (default 0). -watch refreshes a table of the task's workers until they have all finished
 (or Ctrl-C). -timeout bounds the whole command. Exit 0 on success; 1 when the answer is
 not SUCCESS or ALREADY_PROCESSED, a watched worker failed, or a gRPC error; 2 on
-INVALID_ARGUMENT; 130 on Ctrl-C.
+INVALID_ARGUMENT; 130 on Ctrl-C. A gateway that requires a bearer token gets the one in
+OTTOSCALER_AUTH_TOKEN.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 import grpc
 from grpc import aio
 
+from gateway.auth import metadata_from_env
 from gateway.cli.durations import parse_duration
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -83,7 +85,9 @@ async def watch(stub: pb_grpc.OttoscalerServiceAsyncStub, task_id: str) -> int:
     """Redraws (or, when not a terminal, reprints on change) until nothing runs or pends."""
     shown = ""
     while True:
-        answer = await stub.GetWorkerStatus(pb.WorkerStatusRequest(task_id=task_id))
+        answer = await stub.GetWorkerStatus(
+            pb.WorkerStatusRequest(task_id=task_id), metadata=metadata_from_env()
+        )
         text = table(task_id, answer)
         if text != shown:
             print(CLEAR_SCREEN + text if sys.stdout.isatty() else text + "\n", flush=True)
@@ -99,7 +103,9 @@ async def act(args: argparse.Namespace, task_id: str) -> int:
         stub = pb_grpc.OttoscalerServiceStub(channel)
         code = 0
         if args.action == "status":
-            answer = await stub.GetWorkerStatus(pb.WorkerStatusRequest(task_id=task_id))
+            answer = await stub.GetWorkerStatus(
+                pb.WorkerStatusRequest(task_id=task_id), metadata=metadata_from_env()
+            )
             print(table(task_id, answer))
         else:
             request = pb.ScaleRequest(
@@ -111,7 +117,7 @@ async def act(args: argparse.Namespace, task_id: str) -> int:
                 metadata={"request_id": args.request_id} if args.request_id else {},
             )
             call = stub.ScaleUp if args.action == "scale-up" else stub.ScaleDown
-            response = await call(request)
+            response = await call(request, metadata=metadata_from_env())
             print(describe(args.action, response), flush=True)
             code = 0 if response.status in _OK else 1
         if args.watch:

@@ -20,6 +20,16 @@ async def test_health_reports_serving(ottoscaler: Running) -> None:
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_health_watch_streams_the_status(ottoscaler: Running) -> None:
+    """Watch is a coroutine that writes its stream itself: the interceptors keep it so."""
+    async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+        first = await watch.read()
+        watch.cancel()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+
 async def test_reflection_lists_the_services(ottoscaler: Running) -> None:
     async with aio.insecure_channel(f"127.0.0.1:{ottoscaler.grpc_port}") as channel:
         stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]

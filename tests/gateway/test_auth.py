@@ -1,0 +1,167 @@
+"""Bearer-token auth over real gRPC: every call of our services needs the token, probes don't."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from pydantic import SecretStr
+
+from gateway.app import Running
+from gateway.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_metadata
+from gateway.settings import Settings
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.gateway.test_execute_pipeline import request, stage
+
+TOKEN = "s3cret-token-of-the-gateway"
+GOOD = bearer_metadata(TOKEN)
+OPEN = pytest.mark.parametrize("token", [None])
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def token() -> str | None:
+    return TOKEN
+
+
+@pytest.fixture
+def settings(settings: Settings, token: str | None) -> Settings:
+    secret = SecretStr(token) if token is not None else None
+    return settings.model_copy(update={"ottoscaler_auth_token": secret, "metrics_port": 0})
+
+
+@pytest.fixture
+def agents(channel: aio.Channel) -> pb_grpc.LogStreamingServiceAsyncStub:
+    return pb_grpc.LogStreamingServiceStub(channel)
+
+
+def unknown() -> pb.PipelineRef:
+    return pb.PipelineRef(pipeline_id="no-such-pipeline")
+
+
+async def rejection(call: Any) -> aio.AioRpcError:
+    """The error a call ended with; it must be UNAUTHENTICATED and never echo a token."""
+    with pytest.raises(aio.AioRpcError) as caught:
+        await call
+    err = caught.value
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED, err
+    assert TOKEN not in (err.details() or "")
+    return err
+
+
+async def drain(call: Any) -> list[Any]:
+    return [message async for message in call]
+
+
+async def test_unary_calls_need_the_right_token(stub: pb_grpc.OttoscalerServiceAsyncStub) -> None:
+    missing = await rejection(stub.GetPipeline(unknown()))
+    assert missing.details() == MISSING
+    wrong = await rejection(stub.GetPipeline(unknown(), metadata=bearer_metadata("guess")))
+    assert wrong.details() == WRONG
+    assert "guess" not in (wrong.details() or "")
+    prefix = bearer_metadata(TOKEN[:-1])  # all but the last character is still wrong
+    assert (await rejection(stub.GetPipeline(unknown(), metadata=prefix))).details() == WRONG
+    basic = (("authorization", f"Basic {TOKEN}"),)
+    assert (await rejection(stub.GetPipeline(unknown(), metadata=basic))).details() == MALFORMED
+    # The server keeps serving: with the token the call reaches the servicer (NOT_FOUND).
+    with pytest.raises(aio.AioRpcError) as reached:
+        await stub.GetPipeline(unknown(), metadata=GOOD)
+    assert reached.value.code() == grpc.StatusCode.NOT_FOUND
+    # The scheme is case-insensitive (RFC 6750).
+    lower = (("authorization", f"bearer {TOKEN}"),)
+    status = await stub.GetWorkerStatus(pb.WorkerStatusRequest(task_id="none"), metadata=lower)
+    assert status.total_count == 0
+
+
+async def test_a_rejected_stream_starts_nothing_and_the_right_token_runs_it(
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
+) -> None:
+    req = request(stage("a"), stage("b", "a"))
+    await rejection(drain(stub.ExecutePipeline(req)))
+    await rejection(drain(stub.ExecutePipeline(req, metadata=bearer_metadata("guess"))))
+    # The handler never ran: no pipeline was started.
+    with pytest.raises(aio.AioRpcError) as never_started:
+        await stub.GetPipeline(pb.PipelineRef(pipeline_id=req.pipeline_id), metadata=GOOD)
+    assert never_started.value.code() == grpc.StatusCode.NOT_FOUND
+    events = await drain(stub.ExecutePipeline(req, metadata=GOOD))
+    assert (events[-1].stage_id, events[-1].status) == ("", pb.STAGE_COMPLETED)
+
+
+async def test_the_agents_log_service_needs_the_token_too(
+    agents: pb_grpc.LogStreamingServiceAsyncStub,
+) -> None:
+    lonely = pb.WorkerRegistration(worker_id="agent-a")
+    await rejection(agents.RegisterWorker(lonely))
+    entry = pb.LogEntry(worker_id="agent-a", task_id="t", message="hello")
+    await rejection(drain(agents.StreamLogs(iter([entry]))))
+    await rejection(drain(agents.StreamLogs(iter([entry]), metadata=bearer_metadata("guess"))))
+    # With the token both reach the service, which judges the requests themselves.
+    answer = await agents.RegisterWorker(lonely, metadata=GOOD)
+    assert answer.status == pb.RegistrationResponse.INVALID_REQUEST
+    answers = await drain(agents.StreamLogs(iter([entry]), metadata=GOOD))
+    assert [a.status for a in answers] == [pb.LogResponse.DROP]  # not registered
+
+
+async def test_health_and_reflection_stay_open(channel: aio.Channel) -> None:
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflection: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
+    listing = reflection_pb2.ServerReflectionRequest(list_services="")
+    responses = await drain(reflection.ServerReflectionInfo(iter([listing])))
+    names = {s.name for s in responses[0].list_services_response.service}
+    assert "ottoscaler.v1.OttoscalerService" in names
+
+
+@OPEN
+async def test_without_a_configured_token_nothing_is_checked(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, agents: pb_grpc.LogStreamingServiceAsyncStub
+) -> None:
+    with pytest.raises(aio.AioRpcError) as reached:
+        await stub.GetPipeline(unknown())
+    assert reached.value.code() == grpc.StatusCode.NOT_FOUND
+    # A token sent anyway is ignored.
+    with pytest.raises(aio.AioRpcError) as ignored:
+        await stub.GetPipeline(unknown(), metadata=bearer_metadata("anything"))
+    assert ignored.value.code() == grpc.StatusCode.NOT_FOUND
+    events = await drain(stub.ExecutePipeline(request(stage("a"))))
+    assert (events[-1].stage_id, events[-1].status) == ("", pb.STAGE_COMPLETED)
+    entry = pb.LogEntry(worker_id="agent-b", task_id="t", message="hello")
+    answers = await drain(agents.StreamLogs(iter([entry])))
+    assert [a.status for a in answers] == [pb.LogResponse.DROP]
+
+
+async def scaling_status(ottoscaler: Running, token: str | None) -> tuple[int, str]:
+    """`test-scaling -action status` as a subprocess; its exit code and stderr."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if token is not None:
+        env[TOKEN_ENV] = token
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "test-scaling"),
+        "-server",
+        f"127.0.0.1:{ottoscaler.grpc_port}",
+        "-action",
+        "status",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_the_cli_sends_the_token_from_its_environment(ottoscaler: Running) -> None:
+    assert await scaling_status(ottoscaler, TOKEN) == (0, "")
+    code, err = await scaling_status(ottoscaler, None)
+    assert code == 1
+    assert "UNAUTHENTICATED" in err and TOKEN not in err
