@@ -1,29 +1,34 @@
 """OttoscalerService's StreamWorkerLogs: the logs of a pipeline, task, stage or pod.
 
+StreamWorkerLogBatches sends the same entries many to a message: one Python gRPC stream
+carries about 12,000 messages a second here (bench/logs.py), fewer than a worker prints.
+
 Replays the archive from `from_sequence` (per pod), then with `follow` goes on live
-(activities/log_sinks/follow.py) until those workers are done: a pipeline's (or a task's,
-whose id is a pipeline id) until its workflow has closed, a stage's until the pipeline
-reports the stage finished, a single pod's until its output is complete. Without
+(activities/log_sinks/follow.py) until those workers are done: a pipeline's or a task's
+(a pipeline, or a worker pool) until its workflow has closed, a stage's until the
+pipeline reports the stage finished, a single pod's until its output is complete. Without
 `follow` it ends at what is archived now. An unknown pipeline is NOT_FOUND; a pod that
 is not archived yet is waited for when following, NOT_FOUND otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.log_sinks import LogSelector, LogSinks, follow_logs
+from activities.log_sinks import LogSelector, LogSinks, PodMeta, follow_logs
 from activities.log_sinks.follow import OwnerClosed
+from activities.worker_log import LogLine
 from gateway.errors import NotFound
-from gateway.log_wire import entry_to_wire, pod_metadata, selector_from_wire
+from gateway.log_wire import batches_to_wire, entry_to_wire, pod_metadata, selector_from_wire
 from gateway.progress_stream import snapshot_page
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from workflows.naming import pipeline_workflow_id
+from workflows.pool_specs import pool_workflow_id
 
 Handle = WorkflowHandle[Any, Any]
 
@@ -50,6 +55,22 @@ class LogService:
     async def stream_worker_logs(
         self, request: pb.WorkerLogsRequest
     ) -> AsyncIterator[pb.WorkerLogEntry]:
+        async for meta, pod, lines in self._lines(request):
+            for line in lines:
+                yield entry_to_wire(meta, pod, line)
+
+    async def stream_worker_log_batches(
+        self, request: pb.WorkerLogsRequest
+    ) -> AsyncIterator[pb.WorkerLogBatch]:
+        async for meta, pod, lines in self._lines(request):
+            for batch in batches_to_wire(meta, pod, lines):
+                yield batch
+
+    async def _lines(
+        self, request: pb.WorkerLogsRequest
+    ) -> AsyncIterator[tuple[PodMeta, pb.WorkerMetadata, Sequence[LogLine]]]:
+        """The lines, in order, as many at a time as the log path hands over, with their
+        pod and its metadata on the wire."""
         selector = selector_from_wire(request)
         owner = await self._owner(selector)
         if owner is None and selector.pod and not request.follow and not self._archived(selector):
@@ -67,25 +88,30 @@ class LogService:
             pod = pods.get(meta.pod)
             if pod is None:
                 pod = pods[meta.pod] = pod_metadata(meta, self.settings.namespace)
-            for line in batch.lines:
-                yield entry_to_wire(meta, pod, line)
+            yield meta, pod, batch.lines
 
     def _archived(self, selector: LogSelector) -> bool:
         return self.sinks.archive is not None and bool(self.sinks.archive.find(selector))
 
     async def _owner(self, selector: LogSelector) -> Handle | None:
-        """The pipeline whose workers these are, when the request names one."""
+        """The workflow whose workers these are, when the request names one: the pipeline,
+        or for a task_id that is no pipeline, the task's worker pool."""
         owner_id = selector.pipeline_id or selector.task_id
         if not owner_id:
             return None
-        handle = self.client.get_workflow_handle(pipeline_workflow_id(owner_id))
-        try:
-            await handle.describe()
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            if self._archived(selector):
-                return None  # its history is gone, its logs are not
-            field = "pipeline_id" if selector.pipeline_id else "task_id"
-            raise NotFound(f"{field}: no pipeline or task {owner_id!r}") from err
-        return handle
+        workflow_ids = [pipeline_workflow_id(owner_id)]
+        if not selector.pipeline_id:
+            workflow_ids.append(pool_workflow_id(owner_id))
+        for workflow_id in workflow_ids:
+            handle = self.client.get_workflow_handle(workflow_id)
+            try:
+                await handle.describe()
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                continue
+            return handle
+        if self._archived(selector):
+            return None  # its history is gone, its logs are not
+        field = "pipeline_id" if selector.pipeline_id else "task_id"
+        raise NotFound(f"{field}: no pipeline or task {owner_id!r}")

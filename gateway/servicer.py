@@ -65,3 +65,8 @@ class OttoscalerServicer(pb_grpc.OttoscalerServiceServicer):
         self, request: pb.WorkerLogsRequest, context: Context
     ) -> AsyncIterator[pb.WorkerLogEntry]:
         return self.logs.stream_worker_logs(request)
+
+    def StreamWorkerLogBatches(
+        self, request: pb.WorkerLogsRequest, context: Context
+    ) -> AsyncIterator[pb.WorkerLogBatch]:
+        return self.logs.stream_worker_log_batches(request)

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from activities.log_sinks import Archive, LogSelector
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 
@@ -34,6 +35,17 @@ def pipeline(*stages: pb.PipelineStage) -> pb.PipelineRequest:
 
 async def collect(stream: AsyncIterable[T]) -> list[T]:
     return [item async for item in stream]
+
+
+async def log_entries(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, request: pb.WorkerLogsRequest, *, batched: bool
+) -> list[pb.WorkerLogEntry]:
+    """Every entry of StreamWorkerLogs, or of StreamWorkerLogBatches unpacked."""
+    if not batched:
+        return await collect(stub.StreamWorkerLogs(request))
+    return [
+        entry async for batch in stub.StreamWorkerLogBatches(request) for entry in batch.entries
+    ]
 
 
 def by_pod(entries: Iterable[pb.WorkerLogEntry]) -> dict[str, list[tuple[int, str]]]:

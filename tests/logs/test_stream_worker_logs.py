@@ -1,4 +1,5 @@
-"""StreamWorkerLogs over real gRPC: replay, then follow live, filters, errors."""
+"""StreamWorkerLogs and StreamWorkerLogBatches over real gRPC: replay, then follow live,
+filters, errors."""
 
 from __future__ import annotations
 
@@ -8,15 +9,30 @@ import grpc
 import pytest
 from grpc import aio
 
+from activities.log_sinks import PodMeta
+from activities.runtimes.records import utcnow
+from activities.worker_log import LogLine
+from gateway.log_wire import batches_to_wire, pod_metadata
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from tests.logs.pipelines import archived_lines, by_pod, collect, pipeline, printed, printing
+from tests.logs.pipelines import (
+    archived_lines,
+    by_pod,
+    collect,
+    log_entries,
+    pipeline,
+    printed,
+    printing,
+)
 from tests.waiting import eventually
 
+both_rpcs = pytest.mark.parametrize("batched", [False, True], ids=["per-line", "batches"])
 
+
+@both_rpcs
 async def test_replay_then_follow_delivers_every_line_once_in_order(
-    stub: pb_grpc.OttoscalerServiceAsyncStub, settings: Settings
+    stub: pb_grpc.OttoscalerServiceAsyncStub, settings: Settings, batched: bool
 ) -> None:
     request = pipeline(
         printing("build", workers=2, lines=300, rate=300),
@@ -29,7 +45,7 @@ async def test_replay_then_follow_delivers_every_line_once_in_order(
 
     await eventually(printing_started)
     follow = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id, follow=True)
-    entries = await collect(stub.StreamWorkerLogs(follow))  # ends when the pipeline has
+    entries = await log_entries(stub, follow, batched=batched)  # ends with the pipeline
     progress = await running
     assert progress[-1].status == pb.STAGE_COMPLETED
     pods = by_pod(entries)
@@ -79,14 +95,16 @@ async def test_filters_and_from_sequence_select_what_is_replayed(
         (pb.WorkerLogsRequest(worker_pod_name="nope"), grpc.StatusCode.NOT_FOUND, "worker_pod"),
     ],
 )
+@both_rpcs
 async def test_bad_requests_name_the_field(
     stub: pb_grpc.OttoscalerServiceAsyncStub,
     bad: pb.WorkerLogsRequest,
     code: grpc.StatusCode,
     names: str,
+    batched: bool,
 ) -> None:
     with pytest.raises(aio.AioRpcError) as raised:
-        await collect(stub.StreamWorkerLogs(bad))
+        await log_entries(stub, bad, batched=batched)
     assert raised.value.code() is code
     assert names in (raised.value.details() or "")
 
@@ -106,6 +124,29 @@ async def test_a_slow_or_vanished_client_does_not_hold_up_the_others(
     assert [e.sequence for e in fast] == list(range(1, 5001))
     await running
     assert [e.sequence for e in await collect(slow)] == list(range(1, 5001))
+
+
+async def test_batches_carry_many_lines_each_and_stay_under_the_message_limit(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, settings: Settings
+) -> None:
+    request = pipeline(printing("build", lines=3000))
+    await collect(stub.ExecutePipeline(request))
+    replay = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id)
+    batches = await collect(stub.StreamWorkerLogBatches(replay))
+    assert [e.sequence for b in batches for e in b.entries] == list(range(1, 3001))
+    assert len(batches) < 100  # many lines to a message, not one
+
+
+def test_long_lines_are_cut_into_batches_grpc_accepts() -> None:
+    long_line = "é" * (64 * 1024)  # two bytes a character: 128 KiB each
+    lines = [LogLine(utcnow(), "stdout", long_line, sequence=n) for n in range(1, 41)]
+    meta = PodMeta(pod="p-build-0", task_id="p")
+    pod = pod_metadata(meta, "default")
+    batches = list(batches_to_wire(meta, pod, lines))
+    assert [e.sequence for batch in batches for e in batch.entries] == list(range(1, 41))
+    assert all(e.message == long_line for batch in batches for e in batch.entries)
+    sizes = [batch.ByteSize() for batch in batches]
+    assert max(sizes) <= 2 * 1024 * 1024 < sum(sizes)  # gRPC refuses messages over 4 MiB
 
 
 async def _started(settings: Settings, pipeline_id: str) -> bool:

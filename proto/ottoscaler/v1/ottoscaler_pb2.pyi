@@ -1197,3 +1197,25 @@ class WorkerLogsRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkerLogsRequest: _TypeAlias = WorkerLogsRequest  # noqa: Y015
+
+@_typing.final
+class WorkerLogBatch(_message.Message):
+    """Extension: consecutive entries of one stream, sent as soon as they are archived."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkerLogEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___WorkerLogEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerLogBatch: _TypeAlias = WorkerLogBatch  # noqa: Y015

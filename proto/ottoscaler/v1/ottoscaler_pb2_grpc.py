@@ -80,6 +80,11 @@ class OttoscalerServiceStub:
                 request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
                 response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogEntry.FromString,
                 _registered_method=True)
+        self.StreamWorkerLogBatches = channel.unary_stream(
+                '/ottoscaler.v1.OttoscalerService/StreamWorkerLogBatches',
+                request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
+                response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.FromString,
+                _registered_method=True)
 
 
 class OttoscalerServiceServicer:
@@ -143,6 +148,14 @@ class OttoscalerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamWorkerLogBatches(self, request, context):
+        """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
+        that want more lines per second than one message per line can carry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OttoscalerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +203,11 @@ def add_OttoscalerServiceServicer_to_server(servicer, server):
                     servicer.StreamWorkerLogs,
                     request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.FromString,
                     response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogEntry.SerializeToString,
+            ),
+            'StreamWorkerLogBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamWorkerLogBatches,
+                    request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.FromString,
+                    response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -436,6 +454,33 @@ class OttoscalerService:
             '/ottoscaler.v1.OttoscalerService/StreamWorkerLogs',
             ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
             ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamWorkerLogBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ottoscaler.v1.OttoscalerService/StreamWorkerLogBatches',
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.FromString,
             options,
             channel_credentials,
             insecure,

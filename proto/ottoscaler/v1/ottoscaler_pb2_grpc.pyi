@@ -47,6 +47,10 @@ class OttoscalerServiceStub:
     RetryPipeline: _grpc.UnaryStreamMultiCallable[_ottoscaler_pb2.RetryPipelineRequest, _ottoscaler_pb2.PipelineProgress]
     """A new run that reuses the stages the last run completed."""
     StreamWorkerLogs: _grpc.UnaryStreamMultiCallable[_ottoscaler_pb2.WorkerLogsRequest, _ottoscaler_pb2.WorkerLogEntry]
+    StreamWorkerLogBatches: _grpc.UnaryStreamMultiCallable[_ottoscaler_pb2.WorkerLogsRequest, _ottoscaler_pb2.WorkerLogBatch]
+    """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
+    that want more lines per second than one message per line can carry.
+    """
 
 @_typing.type_check_only
 class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
@@ -65,6 +69,10 @@ class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
     RetryPipeline: _aio.UnaryStreamMultiCallable[_ottoscaler_pb2.RetryPipelineRequest, _ottoscaler_pb2.PipelineProgress]  # type: ignore[assignment]
     """A new run that reuses the stages the last run completed."""
     StreamWorkerLogs: _aio.UnaryStreamMultiCallable[_ottoscaler_pb2.WorkerLogsRequest, _ottoscaler_pb2.WorkerLogEntry]  # type: ignore[assignment]
+    StreamWorkerLogBatches: _aio.UnaryStreamMultiCallable[_ottoscaler_pb2.WorkerLogsRequest, _ottoscaler_pb2.WorkerLogBatch]  # type: ignore[assignment]
+    """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
+    that want more lines per second than one message per line can carry.
+    """
 
 class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
     """otto-handler -> ottoscaler"""
@@ -134,6 +142,16 @@ class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ottoscaler_pb2.WorkerLogsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ottoscaler_pb2.WorkerLogEntry], _abc.AsyncIterator[_ottoscaler_pb2.WorkerLogEntry]]: ...
+
+    @_abc_1.abstractmethod
+    def StreamWorkerLogBatches(
+        self,
+        request: _ottoscaler_pb2.WorkerLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_ottoscaler_pb2.WorkerLogBatch], _abc.AsyncIterator[_ottoscaler_pb2.WorkerLogBatch]]:
+        """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
+        that want more lines per second than one message per line can carry.
+        """
 
 def add_OttoscalerServiceServicer_to_server(servicer: OttoscalerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
