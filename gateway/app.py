@@ -17,7 +17,7 @@ from activities.runtime import WorkerRuntime
 from activities.runtimes import create_runtime
 from gateway.agent_logs import AgentLogService
 from gateway.log_service import LogService
-from gateway.logs import forwarding, log_sinks
+from gateway.logs import forwarding, log_sinks, pruning
 from gateway.metrics import CountingRuntime, Metrics, serving
 from gateway.pipeline_service import PipelineService
 from gateway.pool_service import PoolService
@@ -75,6 +75,7 @@ async def running_ottoscaler(
             worker,
             statuses.following(),
             forwarding(settings, logs),
+            pruning(settings, logs),
             serving(metrics, settings.grpc_host, settings.metrics_port) as metrics_port,
         ):
             await ensure_reaper(

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     progress_poll_seconds: float = Field(0.1, gt=0)
     # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
     ottoscaler_log_dir: Path | None = None
+    # Archived tasks (all pods complete and forwarded) untouched this long are deleted,
+    # checked at start and hourly; 0 keeps them forever.
+    log_retention_days: float = Field(0.0, ge=0)
     # How often a log stream looks at the archive for lines written by another process.
     log_poll_seconds: float = Field(0.5, gt=0)
     # The orphan reaper (docs/kubernetes.md#orphans): how often it sweeps, and the age

@@ -9,12 +9,14 @@ Pods are grouped by task (a pipeline's workers carry the pipeline id as task id)
 logs of one pipeline are one directory listing. The archive is the durable source of
 truth: a gateway in another process, or after a restart, reads everything from here.
 Put the root on a shared volume when gateway and worker run on different machines.
+`prune` deletes whole tasks once they are finished, forwarded and old (LOG_RETENTION_DAYS).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,7 @@ class Archive:
         try:
             mtime = path.stat().st_mtime_ns
         except FileNotFoundError:
+            self._metas.pop(path, None)  # pruned: forget it, so the cache stays bounded
             return None
         cached = self._metas.get(path)
         if cached is not None and cached[0] == mtime:
@@ -139,6 +142,29 @@ class Archive:
 
     def finish_forward(self, mark: ForwardMark, meta: PodMeta) -> None:
         mark.finish(self.paths(meta).forwarded)
+
+    def prune(self, before: float) -> list[str]:
+        """Deletes every task folder whose pods are all complete and forwarded and whose
+        files were last written before `before` (seconds since the epoch); returns them.
+
+        Pruning a task whole keeps a pipeline's logs all there or all gone. A folder with
+        an incomplete pod, lines otto-handler has not acknowledged, or nothing we can
+        read as a pod is left alone."""
+        pruned = []
+        for folder in _scan(self.root):
+            if folder.is_dir() and self._expired(_scan(Path(folder.path)), before):
+                shutil.rmtree(folder.path, ignore_errors=True)
+                pruned.append(folder.name)
+        return pruned
+
+    def _expired(self, entries: list[os.DirEntry[str]], before: float) -> bool:
+        metas = [entry for entry in entries if entry.name.endswith(META)]
+        if not metas or any(entry.name.endswith(".fwd") for entry in entries):
+            return False
+        if any(entry.stat().st_mtime >= before for entry in entries):
+            return False
+        loaded = [self.load(Path(entry.path)) for entry in metas]
+        return all(meta is not None and meta.complete for meta in loaded)
 
 
 def _scan(folder: Path) -> list[os.DirEntry[str]]:
