@@ -26,6 +26,7 @@ from gateway.server import create_server
 from gateway.servicer import OttoscalerServicer
 from gateway.settings import Settings
 from gateway.temporal import create_worker
+from gateway.tls import server_credentials
 from gateway.worker_status import WorkerStatusCache
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ STOP_GRACE_SECONDS = 5
 
 @dataclass(frozen=True)
 class Running:
+    grpc_host: str
     grpc_port: int
     runtime: WorkerRuntime
     metrics_port: int
@@ -70,7 +72,19 @@ async def running_ottoscaler(
             logs=LogService(settings, client, logs),
         )
         agent_logs = AgentLogService(logs, settings.max_workers)
-        token = settings.ottoscaler_auth_token
+        host = settings.grpc_bind_host
+        if host != settings.grpc_host:
+            log.warning(
+                "GRPC_HOST=%s ignored: the local runtime runs commands on this host, so "
+                "without OTTOSCALER_AUTH_TOKEN the gateway listens on %s only",
+                settings.grpc_host,
+                host,
+            )
+        credentials = server_credentials(
+            settings.ottoscaler_tls_cert,
+            settings.ottoscaler_tls_key,
+            settings.ottoscaler_tls_client_ca,
+        )
         async with (
             worker,
             statuses.following(),
@@ -86,22 +100,26 @@ async def running_ottoscaler(
             )
             server, port = await create_server(
                 servicer,
-                settings.grpc_host,
+                host,
                 settings.grpc_port,
                 agent_logs,
-                auth_token=token.get_secret_value() if token else None,
+                auth_token=settings.auth_token,
                 metrics=metrics,
+                credentials=credentials,
             )
             log.info(
-                "gateway listening on %s:%d (%s), metrics on http://%s:%d/metrics",
-                settings.grpc_host,
+                "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",
+                host,
                 port,
-                "bearer token required" if token else "no auth token: calls are not checked",
+                "TLS" if credentials else "plaintext",
+                "bearer token required" if settings.auth_token else "no auth token",
                 settings.grpc_host,
                 metrics_port,
             )
             try:
-                yield Running(grpc_port=port, runtime=runtime, metrics_port=metrics_port)
+                yield Running(
+                    grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
+                )
             finally:
                 await server.stop(STOP_GRACE_SECONDS)
                 agent_logs.close()

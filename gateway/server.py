@@ -7,6 +7,7 @@ then the error mapping.
 
 from __future__ import annotations
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -29,11 +30,13 @@ async def create_server(
     agent_logs: pb_grpc.LogStreamingServiceServicer | None = None,
     auth_token: str | None = None,
     metrics: Metrics | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[aio.Server, int]:
     """Starts the server and returns it with the bound port (port 0 picks a free one).
 
     auth_token: the bearer token every call but health and reflection must carry; None or
-    empty: no check. metrics: where calls are counted; None: nowhere.
+    empty: no check. metrics: where calls are counted; None: nowhere. credentials: TLS
+    (gateway/tls.py); None: plaintext.
     """
     interceptors: list[aio.ServerInterceptor] = []
     if metrics is not None:
@@ -52,7 +55,11 @@ async def create_server(
     reflection.enable_server_reflection(
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     await server.start()

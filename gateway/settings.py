@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,33 @@ class Settings(BaseSettings):
     # The owner of worker pods, <apiVersion>/<kind>/<name>/<uid>; empty: in a cluster,
     # Ottoscaler's own ReplicaSet (docs/kubernetes.md#owner).
     ottoscaler_owner: str = ""
+
+    # TLS (gateway/tls.py): certificate chain and key, PEM; with a client CA, mutual TLS.
+    ottoscaler_tls_cert: Path | None = None
+    ottoscaler_tls_key: Path | None = None
+    ottoscaler_tls_client_ca: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        if (self.ottoscaler_tls_cert is None) != (self.ottoscaler_tls_key is None):
+            raise ValueError("OTTOSCALER_TLS_CERT and OTTOSCALER_TLS_KEY: give both or neither")
+        if self.ottoscaler_tls_client_ca is not None and self.ottoscaler_tls_cert is None:
+            raise ValueError("OTTOSCALER_TLS_CLIENT_CA needs OTTOSCALER_TLS_CERT and _KEY")
+        return self
+
+    @property
+    def grpc_bind_host(self) -> str:
+        """GRPC_HOST, except that the local runtime, which runs commands on this host,
+        listens on loopback only unless calls need the auth token (DESIGN.md, Runtimes)."""
+        if self.ottoscaler_runtime is RuntimeKind.LOCAL and self.auth_token is None:
+            return "127.0.0.1"
+        return self.grpc_host
+
+    @property
+    def auth_token(self) -> str | None:
+        """OTTOSCALER_AUTH_TOKEN; None when unset or empty."""
+        token = self.ottoscaler_auth_token
+        return token.get_secret_value() or None if token else None
 
     @property
     def log_dir(self) -> Path:

@@ -83,7 +83,7 @@ async def _serve(settings: Settings, dev: DevServer | None) -> None:
         else:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
         async with running_ottoscaler(settings, client) as running:
-            print(f"Ottoscaler gRPC: {settings.grpc_host}:{running.grpc_port}", flush=True)
+            print(f"Ottoscaler gRPC: {running.grpc_host}:{running.grpc_port}", flush=True)
             if dev is not None:
                 print(f"Temporal Web UI: {dev.ui_url}", flush=True)
             print(

@@ -20,6 +20,7 @@ from grpc import aio
 from gateway.auth import metadata_from_env
 from gateway.cli.durations import parse_duration
 from gateway.cli.sample_pipelines import PIPELINES
+from gateway.tls import client_channel
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
@@ -80,7 +81,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"pipeline {pipeline_id} ({args.type}, {len(request.stages)} stages) -> {args.server}")
     final: pb.PipelineProgress | None = None
     logs: asyncio.Task[None] | None = None
-    async with aio.insecure_channel(args.server) as channel:
+    async with client_channel(args.server) as channel:
         stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
         try:
             events = stub.ExecutePipeline(

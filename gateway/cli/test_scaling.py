@@ -21,6 +21,7 @@ from grpc import aio
 
 from gateway.auth import metadata_from_env
 from gateway.cli.durations import parse_duration
+from gateway.tls import client_channel
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
@@ -99,7 +100,7 @@ async def watch(stub: pb_grpc.OttoscalerServiceAsyncStub, task_id: str) -> int:
 
 async def act(args: argparse.Namespace, task_id: str) -> int:
     workers = DEFAULT_WORKERS[args.action] if args.workers is None else args.workers
-    async with aio.insecure_channel(args.server) as channel:
+    async with client_channel(args.server) as channel:
         stub = pb_grpc.OttoscalerServiceStub(channel)
         code = 0
         if args.action == "status":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from gateway.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_metadata
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.gateway.cli_calls import scaling_status
 from tests.gateway.test_execute_pipeline import request, stage
 
 TOKEN = "s3cret-token-of-the-gateway"
@@ -140,28 +139,8 @@ async def test_without_a_configured_token_nothing_is_checked(
     assert [a.status for a in answers] == [pb.LogResponse.DROP]
 
 
-async def scaling_status(ottoscaler: Running, token: str | None) -> tuple[int, str]:
-    """`test-scaling -action status` as a subprocess; its exit code and stderr."""
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    if token is not None:
-        env[TOKEN_ENV] = token
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "test-scaling"),
-        "-server",
-        f"127.0.0.1:{ottoscaler.grpc_port}",
-        "-action",
-        "status",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, err.decode()
-
-
 async def test_the_cli_sends_the_token_from_its_environment(ottoscaler: Running) -> None:
-    assert await scaling_status(ottoscaler, TOKEN) == (0, "")
-    code, err = await scaling_status(ottoscaler, None)
+    assert await scaling_status(ottoscaler.grpc_port, {TOKEN_ENV: TOKEN}) == (0, "")
+    code, err = await scaling_status(ottoscaler.grpc_port, {TOKEN_ENV: None})
     assert code == 1
     assert "UNAUTHENTICATED" in err and TOKEN not in err
