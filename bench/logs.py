@@ -1,6 +1,6 @@
 """Logs: how fast a mock worker's lines reach a StreamWorkerLogs client, and how late.
 
-    .venv/bin/python -m bench.logs [--lines 200000] [--seconds 10]
+    .venv/bin/python -m bench.logs [--lines 200000] [--seconds 10] [--forwarded-lines 50000]
 
 Ottoscaler (worker + gateway, mock runtime, Temporal dev server) runs in this process;
 the client runs in its own process, as otto-handler would. Rows:
@@ -14,6 +14,9 @@ the client runs in its own process, as otto-handler would. Rows:
 - log path without gRPC: the same worker into tail, archive and live hub, read by an
   in-process follower, from the first line printed to the last read: what the path
   costs before gRPC.
+- forwarded to otto-handler: a worker printing --forwarded-lines as fast as it can, and
+  one at 1,000 lines/s, with OTTO_HANDLER_ADDR set; received by an otto-handler
+  stand-in in the client process that ACKs every entry at once.
 - bare gRPC stream: a servicer sending prebuilt WorkerLogEntry messages, nothing else:
   what one Python gRPC stream carries on this machine, the ceiling of the first row.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import socket
 import tempfile
 import time
 import uuid
@@ -54,6 +58,9 @@ Rows = dict[str, dict[str, Figure]]
 BATCHES = "throughput, StreamWorkerLogBatches"
 PER_LINE = "throughput, StreamWorkerLogs"
 LATENCY = "latency at 1,000 lines/s"
+FORWARDED = "forwarded to otto-handler, as fast as it can"
+FORWARDED_LATENCY = "forwarded to otto-handler, latency at 1,000 lines/s"
+FORWARD_TIMEOUT_SECONDS = 600.0
 
 
 def _ready() -> None:
@@ -70,31 +77,92 @@ def _entries(
         yield from batch.entries
 
 
-def _receive(address: str, request: bytes, batched: bool) -> tuple[float, float, list[float]]:
-    """In the client process: follows the logs; returns first and last arrival and, per
-    line, how long after its timestamp it arrived. Retries until the pipeline exists."""
+class Arrivals:
+    """When entries arrived: the first, the last, and each one's lateness after its
+    timestamp (when it was printed)."""
+
+    def __init__(self) -> None:
+        self.first = 0.0
+        self.last = 0.0
+        self.lateness: list[float] = []
+
+    def add(self, entry: pb.WorkerLogEntry) -> None:
+        now = time.time()
+        self.first = self.first or now
+        self.last = now
+        self.lateness.append(now - datetime.fromisoformat(entry.timestamp).timestamp())
+
+    def rate(self) -> dict[str, Figure]:
+        seconds = self.last - self.first
+        count = len(self.lateness)
+        return {"lines": count, "seconds": round(seconds, 3), "lines_per_s": round(count / seconds)}
+
+    def latency(self) -> dict[str, Figure]:
+        return {"lines": len(self.lateness), **latency_summary(self.lateness)}
+
+
+def _receive(address: str, request: bytes, batched: bool) -> Arrivals:
+    """In the client process: follows the logs to their end. Retries until the pipeline
+    exists."""
     wanted = pb.WorkerLogsRequest.FromString(request)
-    lateness: list[float] = []
-    first = 0.0
+    arrivals = Arrivals()
     with grpc.insecure_channel(address) as channel:
         stub = pb_grpc.OttoscalerServiceStub(channel)
         while True:
             try:
                 for entry in _entries(stub, wanted, batched):
-                    now = time.time()
-                    first = first or now
-                    printed = datetime.fromisoformat(entry.timestamp).timestamp()
-                    lateness.append(now - printed)
-                return first, time.time(), lateness
+                    arrivals.add(entry)
+                return arrivals
             except grpc.RpcError as err:
                 if err.code() is not grpc.StatusCode.NOT_FOUND:
                     raise
                 time.sleep(0.005)
 
 
+class _AckingOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
+    def __init__(self, lines: int) -> None:
+        self.arrivals = Arrivals()
+        self.lines = lines
+        self.all_in = asyncio.Event()
+
+    async def ForwardWorkerLogs(
+        self, request_iterator: AsyncIterator[pb.WorkerLogEntry], context: Any
+    ) -> AsyncIterator[pb.LogForwardResponse]:
+        async for entry in request_iterator:
+            self.arrivals.add(entry)
+            if len(self.arrivals.lateness) >= self.lines:
+                self.all_in.set()
+            yield pb.LogForwardResponse(status=pb.LogForwardResponse.ACK, sequence=entry.sequence)
+
+    async def NotifyWorkerStatus(
+        self, request: pb.WorkerStatusNotification, context: Any
+    ) -> pb.WorkerStatusAck:
+        return pb.WorkerStatusAck()
+
+
+async def _serve_otto_handler(port: int, lines: int) -> Arrivals:
+    handler = _AckingOttoHandler(lines)
+    server = aio.server()
+    pb_grpc.add_OttoHandlerLogServiceServicer_to_server(handler, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    try:
+        async with asyncio.timeout(FORWARD_TIMEOUT_SECONDS):
+            await handler.all_in.wait()
+    finally:
+        await server.stop(0)
+    return handler.arrivals
+
+
+def _otto_handler(port: int, lines: int) -> Arrivals:
+    """In the client process: otto-handler on port, acking every entry at once, until
+    `lines` entries are in."""
+    return asyncio.run(_serve_otto_handler(port, lines))
+
+
 async def _client(
     pool: ProcessPoolExecutor, address: str, request: pb.WorkerLogsRequest, batched: bool
-) -> tuple[float, float, list[float]]:
+) -> Arrivals:
     loop = asyncio.get_running_loop()
     wire = request.SerializeToString()
     return await loop.run_in_executor(pool, _receive, address, wire, batched)
@@ -108,19 +176,28 @@ def _printing(lines: int, rate: float) -> pb.PipelineRequest:
     )
 
 
-async def _through_gateway(
-    client: Client, pool: ProcessPoolExecutor, data_dir: Path, lines: int, seconds: float
-) -> Rows:
-    settings = Settings(
+def _settings(data_dir: Path, otto_handler_addr: str = "") -> Settings:
+    return Settings(
         grpc_port=0,
         temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
         ottoscaler_runtime=RuntimeKind.MOCK,
         ottoscaler_data_dir=data_dir,
         metrics_port=0,
+        otto_handler_addr=otto_handler_addr,
     )
+
+
+async def _execute(stub: pb_grpc.OttoscalerServiceAsyncStub, request: pb.PipelineRequest) -> None:
+    progress = [event async for event in stub.ExecutePipeline(request)]
+    assert progress[-1].status == pb.STAGE_COMPLETED
+
+
+async def _through_gateway(
+    client: Client, pool: ProcessPoolExecutor, data_dir: Path, lines: int, seconds: float
+) -> Rows:
     rows: Rows = {}
     async with (
-        running_ottoscaler(settings, client) as running,
+        running_ottoscaler(_settings(data_dir), client) as running,
         aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
     ):
         stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
@@ -133,18 +210,41 @@ async def _through_gateway(
             follow = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id, follow=True)
             # The client polls until the pipeline exists, so it follows from the first line.
             receiving = asyncio.create_task(_client(pool, address, follow, batched))
-            progress = [event async for event in stub.ExecutePipeline(request)]
-            first, last, lateness = await receiving
-            assert progress[-1].status == pb.STAGE_COMPLETED and len(lateness) > 0
-            if name != LATENCY:
-                rows[name] = {
-                    "lines": len(lateness),
-                    "seconds": round(last - first, 3),
-                    "lines_per_s": round(len(lateness) / (last - first)),
-                }
-            else:
-                rows[name] = {"lines": len(lateness), **latency_summary(lateness)}
+            await _execute(stub, request)
+            arrivals = await receiving
+            rows[name] = arrivals.latency() if name == LATENCY else arrivals.rate()
     return rows
+
+
+async def _forwarded(
+    client: Client, pool: ProcessPoolExecutor, data_dir: Path, lines: int, seconds: float
+) -> Rows:
+    rows: Rows = {}
+    loop = asyncio.get_running_loop()
+    for name, request in (
+        (FORWARDED, _printing(lines, 0)),
+        (FORWARDED_LATENCY, _printing(int(seconds * 1000), 1000)),
+    ):
+        port = _free_port()
+        count = int(request.stages[0].config["mock.lines"])
+        receiving = loop.run_in_executor(pool, _otto_handler, port, count)
+        # The forwarder reconnects until otto-handler listens, as after its restart.
+        settings = _settings(data_dir, f"127.0.0.1:{port}")
+        async with (
+            running_ottoscaler(settings, client) as running,
+            aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+        ):
+            await _execute(pb_grpc.OttoscalerServiceStub(channel), request)
+            arrivals = await receiving
+        rows[name] = arrivals.latency() if name == FORWARDED_LATENCY else arrivals.rate()
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def _without_grpc(client: Client, data_dir: Path, lines: int) -> Rows:
@@ -215,16 +315,13 @@ async def _bare_grpc(pool: ProcessPoolExecutor, lines: int) -> Rows:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        address = f"127.0.0.1:{port}"
-        first, last, lateness = await _client(pool, address, pb.WorkerLogsRequest(), False)
+        arrivals = await _client(pool, f"127.0.0.1:{port}", pb.WorkerLogsRequest(), False)
     finally:
         await server.stop(0)
-    return {
-        "bare gRPC stream": {"lines": len(lateness), "lines_per_s": round(lines / (last - first))}
-    }
+    return {"bare gRPC stream": arrivals.rate()}
 
 
-async def measure(lines: int, seconds: float) -> Rows:
+async def measure(lines: int, seconds: float, forwarded_lines: int) -> Rows:
     rows: Rows = {}
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=spawn) as pool, tempfile.TemporaryDirectory() as tmp:
@@ -233,6 +330,7 @@ async def measure(lines: int, seconds: float) -> Rows:
             client = env.client
             steps: list[Callable[[], Coroutine[Any, Any, Rows]]] = [
                 lambda: _through_gateway(client, pool, Path(tmp), lines, seconds),
+                lambda: _forwarded(client, pool, Path(tmp), forwarded_lines, seconds),
                 lambda: _without_grpc(client, Path(tmp), lines),
                 lambda: _bare_grpc(pool, lines),
             ]
@@ -241,14 +339,15 @@ async def measure(lines: int, seconds: float) -> Rows:
     return rows
 
 
-def run(lines: int = 200_000, seconds: float = 10.0) -> None:
+def run(lines: int = 200_000, seconds: float = 10.0, forwarded_lines: int = 50_000) -> None:
     """Measures and reports (what `make bench` calls)."""
     report(
         "logs",
-        asyncio.run(measure(lines, seconds)),
+        asyncio.run(measure(lines, seconds, forwarded_lines)),
         {
             BATCHES: ">= 50,000 lines/s for one pipeline",
             LATENCY: "p99 <= 500 ms",
+            FORWARDED_LATENCY: "every line at otto-handler within a second",
         },
     )
 
@@ -257,8 +356,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.logs", description=__doc__)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--forwarded-lines", type=int, default=50_000)
     args = parser.parse_args()
-    run(args.lines, args.seconds)
+    run(args.lines, args.seconds, args.forwarded_lines)
 
 
 if __name__ == "__main__":
