@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -23,6 +25,9 @@ WORKFLOWS = [PipelineWorkflow, StageWorkflow, WorkerPoolWorkflow, ReaperWorkflow
 # Every live worker holds an await (and a log tail) activity for its whole life, each just
 # a coroutine: the SDK's default of 1,000 slots would stall creates at 500 workers.
 ACTIVITY_SLOTS = 10_000
+# After a crash, workflow tasks and queries first go to the dead worker's sticky queue; the
+# SDK's 10 s default made the first GetPipeline on a restarted Ottoscaler take that long.
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 async def connect(address: str, namespace: str) -> Client:
@@ -45,6 +50,7 @@ def create_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         max_concurrent_activities=ACTIVITY_SLOTS,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activities=[
             *WorkerActivities(runtime).all(),
             *PoolActivities(runtime).all(),

@@ -30,7 +30,9 @@ INFRA_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=NON_RETRYABLE,
 )
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# Awaits heartbeat every 5 s, log tails every second: a crashed Ottoscaler's activities
+# are retried elsewhere after at most three missed heartbeats.
+HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 # A stage without timeout_seconds still may not hold a worker slot forever.
 UNBOUNDED_STAGE_LIMIT = timedelta(hours=24)
 QUICK_CALL = timedelta(seconds=60)

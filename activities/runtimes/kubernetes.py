@@ -60,9 +60,12 @@ class KubeTuning:
     max_calls: int = 16
 
 
-def load_api_client() -> ApiClient:
-    """In-cluster service-account config, else the current kubeconfig context."""
+def load_api_client(connections: int) -> ApiClient:
+    """In-cluster service-account config, else the current kubeconfig context; a pool of
+    `connections` HTTP connections (the client's default, 5 per CPU, is far fewer than our
+    threads, and it would open and discard a connection for every call past it)."""
     configuration = Configuration()
+    configuration.connection_pool_maxsize = connections
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
@@ -98,7 +101,7 @@ class KubernetesRuntime:
         self._namespace = namespace
         self._default_image = default_image
         self._owns_client = api_client is None
-        self._api = api_client or load_api_client()
+        self._api = api_client or load_api_client(tuning.max_calls + tuning.max_watches)
         self._core = CoreV1Api(self._api)
         self._tuning = tuning
         self._calls = ThreadPoolExecutor(tuning.max_calls, thread_name_prefix="kube-call")

@@ -1,0 +1,1 @@
+"""Crash and restart of a real `ottoscaler serve` process mid-pipeline: nothing is lost."""
