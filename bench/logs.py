@@ -14,7 +14,8 @@ the client runs in its own process, as otto-handler would. Rows:
 - log path without gRPC: the same worker into tail, archive and live hub, read by an
   in-process follower, from the first line printed to the last read: what the path
   costs before gRPC.
-- forwarded to otto-handler: a worker printing --forwarded-lines as fast as it can, and
+- forwarded to otto-handler: a worker printing --forwarded-lines as fast as it can (with
+  the default window of one line in flight, then with OTTO_HANDLER_LOG_WINDOW=64), and
   one at 1,000 lines/s, with OTTO_HANDLER_ADDR set; received by an otto-handler
   stand-in in the client process that ACKs every entry at once.
 - bare gRPC stream: a servicer sending prebuilt WorkerLogEntry messages, nothing else:
@@ -59,6 +60,7 @@ BATCHES = "throughput, StreamWorkerLogBatches"
 PER_LINE = "throughput, StreamWorkerLogs"
 LATENCY = "latency at 1,000 lines/s"
 FORWARDED = "forwarded to otto-handler, as fast as it can"
+FORWARDED_WINDOW = "forwarded to otto-handler, window 64, as fast as it can"
 FORWARDED_LATENCY = "forwarded to otto-handler, latency at 1,000 lines/s"
 FORWARD_TIMEOUT_SECONDS = 600.0
 
@@ -176,7 +178,7 @@ def _printing(lines: int, rate: float) -> pb.PipelineRequest:
     )
 
 
-def _settings(data_dir: Path, otto_handler_addr: str = "") -> Settings:
+def _settings(data_dir: Path, otto_handler_addr: str = "", log_window: int = 1) -> Settings:
     return Settings(
         grpc_port=0,
         temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
@@ -184,6 +186,7 @@ def _settings(data_dir: Path, otto_handler_addr: str = "") -> Settings:
         ottoscaler_data_dir=data_dir,
         metrics_port=0,
         otto_handler_addr=otto_handler_addr,
+        otto_handler_log_window=log_window,
     )
 
 
@@ -221,15 +224,16 @@ async def _forwarded(
 ) -> Rows:
     rows: Rows = {}
     loop = asyncio.get_running_loop()
-    for name, request in (
-        (FORWARDED, _printing(lines, 0)),
-        (FORWARDED_LATENCY, _printing(int(seconds * 1000), 1000)),
+    for name, request, window in (
+        (FORWARDED, _printing(lines, 0), 1),
+        (FORWARDED_WINDOW, _printing(lines, 0), 64),
+        (FORWARDED_LATENCY, _printing(int(seconds * 1000), 1000), 1),
     ):
         port = _free_port()
         count = int(request.stages[0].config["mock.lines"])
         receiving = loop.run_in_executor(pool, _otto_handler, port, count)
         # The forwarder reconnects until otto-handler listens, as after its restart.
-        settings = _settings(data_dir, f"127.0.0.1:{port}")
+        settings = _settings(data_dir, f"127.0.0.1:{port}", window)
         async with (
             running_ottoscaler(settings, client) as running,
             aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,

@@ -29,7 +29,11 @@ async def forwarding(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]
         yield
         return
     forwarder = LogForwarder(
-        settings.otto_handler_addr, sinks.archive, sinks.hub, settings.namespace
+        settings.otto_handler_addr,
+        sinks.archive,
+        sinks.hub,
+        settings.namespace,
+        window=settings.otto_handler_log_window,
     )
     async with forwarder.running():
         yield

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     ottoscaler_runtime: RuntimeKind = RuntimeKind.LOCAL
     ottoscaler_data_dir: Path = Path(".ottoscaler")
     otto_handler_addr: str = ""
+    # Lines of one pod forwarded to otto-handler ahead of its answers. 1 keeps every pod's
+    # lines in order whatever otto-handler answers; more forward faster, and a line sent
+    # after one otto-handler RETRYs may be accepted before it (docs/logs.md).
+    otto_handler_log_window: int = Field(1, ge=1, le=1024)
     ottoscaler_auth_token: SecretStr | None = None
     metrics_port: int = Field(9464, ge=0, le=65535)
     max_workers_per_task: int = Field(50, ge=1)

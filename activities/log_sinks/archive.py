@@ -3,7 +3,7 @@
     <root>/<task>/<pod>.jsonl       the lines (pod_files.PodWriter / PodReader)
     <root>/<task>/<pod>.meta.json  PodMeta: labels, created, complete
     <root>/<task>/<pod>.fwd        otto-handler's progress, while forwarding is pending
-    <root>/<task>/<pod>.fwd.done   the same, once every line is acknowledged
+    <root>/<task>/<pod>.fwd.done   the same, once every line is settled
 
 Pods are grouped by task (a pipeline's workers carry the pipeline id as task id), so the
 logs of one pipeline are one directory listing. The archive is the durable source of

@@ -7,8 +7,8 @@ and a reopened writer repairs a torn last line and skips every line it already h
 the archive has each sequence once, whatever the crash. Writes reach the OS at once
 (flush) so a killed process loses nothing it wrote.
 
-`<pod>.fwd` is the last sequence otto-handler acknowledged: a fixed-width number
-rewritten in place by one pwrite per acknowledgement batch.
+`<pod>.fwd` is the sequence up to which otto-handler has settled every line (acknowledged
+or dropped it): a fixed-width number rewritten in place by one pwrite when it moves.
 """
 
 from __future__ import annotations

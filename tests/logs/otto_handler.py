@@ -1,7 +1,8 @@
 """A stand-in for otto-handler's OttoHandlerLogService, served over real gRPC on loopback.
 
 It answers each forwarded entry as its script says (ACK, RETRY, DROP, throttle_ms, or
-breaking the stream) and records what it accepted, per pod, in the order accepted.
+breaking the stream), in the order received, and records what it accepted, per pod, in
+the order accepted, and the most entries it held unanswered at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
         self.accepted: dict[str, list[int]] = defaultdict(list)
         self.attempts: Counter[tuple[str, int]] = Counter()
         self.arrivals: dict[tuple[str, int], float] = {}
+        # The most entries of one stream received and not answered yet at any time: more
+        # than 1 only when the sender sends ahead of the answers and they queue here
+        # (answering is slower than receiving, as with `answering` cleared).
+        self.most_unanswered = 0
         # Cleared: entries arrive but are not answered, as from an overloaded otto-handler.
         self.answering = asyncio.Event()
         self.answering.set()
@@ -41,17 +46,37 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
     async def ForwardWorkerLogs(
         self, request_iterator: AsyncIterator[pb.WorkerLogEntry], context: Any
     ) -> AsyncIterator[pb.LogForwardResponse]:
-        async for entry in request_iterator:
-            key = (entry.worker_id, entry.sequence)
-            self.attempts[key] += 1
-            self.arrivals[key] = asyncio.get_running_loop().time()
-            await self.answering.wait()
-            answer = self.script(entry, self.attempts[key])
-            if answer is BREAK:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "otto-handler restarts")
-            if answer.status == Status.ACK:
-                self.accepted[entry.worker_id].append(entry.sequence)
-            yield answer
+        # Entries are received as they come and answered one by one, in order.
+        arrived: asyncio.Queue[tuple[pb.WorkerLogEntry, int] | None] = asyncio.Queue()
+        receiving = asyncio.create_task(self._receive(request_iterator, arrived))
+        try:
+            while (item := await arrived.get()) is not None:
+                entry, attempt = item
+                await self.answering.wait()
+                # Received and not answered: this one and those queued behind it.
+                self.most_unanswered = max(self.most_unanswered, 1 + arrived.qsize())
+                answer = self.script(entry, attempt)
+                if answer is BREAK:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "otto-handler restarts")
+                if answer.status == Status.ACK:
+                    self.accepted[entry.worker_id].append(entry.sequence)
+                yield answer
+        finally:
+            receiving.cancel()
+
+    async def _receive(
+        self,
+        entries: AsyncIterator[pb.WorkerLogEntry],
+        arrived: asyncio.Queue[tuple[pb.WorkerLogEntry, int] | None],
+    ) -> None:
+        try:
+            async for entry in entries:
+                key = (entry.worker_id, entry.sequence)
+                self.attempts[key] += 1
+                self.arrivals[key] = asyncio.get_running_loop().time()
+                arrived.put_nowait((entry, self.attempts[key]))
+        finally:
+            arrived.put_nowait(None)
 
     async def NotifyWorkerStatus(
         self, request: pb.WorkerStatusNotification, context: Any
