@@ -74,8 +74,7 @@ async def test_lines_refused_behind_a_refused_line_are_accepted_once_in_order(
     tmp_path: Path,
 ) -> None:
     handler = FakeOttoHandler(Backpressure(first=500))
-    async with forwarding(tmp_path, handler) as paths:
-        await eventually(lambda: _exists(paths.forwarded))
+    await forward_all(tmp_path, handler)
     assert handler.accepted[POD] == list(range(1, LINES + 1))
     # The window was full when 500 was refused: it and the lines behind it went again.
     twice = {n for (_, n), count in handler.attempts.items() if count == 2}
@@ -96,8 +95,7 @@ async def test_lines_accepted_behind_a_refused_line_are_never_sent_again(
     tmp_path: Path,
 ) -> None:
     handler = FakeOttoHandler(refuse_250_once_drop_every_100th)
-    async with forwarding(tmp_path, handler) as paths:
-        await eventually(lambda: _exists(paths.forwarded))
+    await forward_all(tmp_path, handler)
     accepted = handler.accepted[POD]
     assert sorted(accepted) == [n for n in range(1, LINES + 1) if n % 100]
     assert len(set(accepted)) == len(accepted)
@@ -115,8 +113,7 @@ async def test_a_stream_broken_mid_window_resumes_in_order_from_the_first_unread
     tmp_path: Path,
 ) -> None:
     handler = FakeOttoHandler(break_at_500_once)
-    async with forwarding(tmp_path, handler) as paths:
-        await eventually(lambda: _exists(paths.forwarded))
+    await forward_all(tmp_path, handler)
     accepted = handler.accepted[POD]
     # Answers sent but not read yet when the stream broke are lost (once a write meets
     # the ended call, grpcio drops them): those lines, fewer than a window, went again.
@@ -134,8 +131,7 @@ def misnumber_100_once(entry: pb.WorkerLogEntry, attempt: int) -> pb.LogForwardR
 
 async def test_an_answer_naming_another_line_breaks_the_stream(tmp_path: Path) -> None:
     handler = FakeOttoHandler(misnumber_100_once)
-    async with forwarding(tmp_path, handler) as paths:
-        await eventually(lambda: _exists(paths.forwarded))
+    await forward_all(tmp_path, handler)
     accepted = handler.accepted[POD]
     # Not taken as 100's RETRY: the stream was dropped, and everything from 100 on sent
     # again in order (lines after it that otto-handler took meanwhile, twice).
@@ -158,8 +154,7 @@ async def test_a_stream_broken_while_a_refused_line_waits_resends_it_first(
     tmp_path: Path,
 ) -> None:
     handler = FakeOttoHandler(refuse_500_once_break_at_the_window_end_once)
-    async with forwarding(tmp_path, handler) as paths:
-        await eventually(lambda: _exists(paths.forwarded))
+    await forward_all(tmp_path, handler)
     # 531 is sent once 499 is settled, and then nothing until 500's round of answers is
     # read: no answer is lost to the break, and 500 goes again first.
     end = 500 + WINDOW - 1
@@ -228,6 +223,12 @@ async def forwarding(
                 pod.write(lines(1, LINES))
                 pod.complete()
             yield sinks.archive.paths(meta)
+
+
+async def forward_all(log_dir: Path, handler: FakeOttoHandler) -> None:
+    """Forwards the pod to handler until every line is settled."""
+    async with forwarding(log_dir, handler) as paths:
+        await eventually(lambda: _exists(paths.forwarded))
 
 
 async def _exists(path: Path) -> bool:
