@@ -6,7 +6,8 @@ Ottoscaler (worker + gateway, mock runtime, Temporal dev server) runs in this pr
 the client runs in its own process, as otto-handler would. Rows:
 
 - throughput: one pipeline, one worker printing --lines as fast as it can, followed by a
-  client from before the first line; lines/s from the first line received to the last.
+  client from before the first line; lines/s from the first line printed to the last
+  received.
   Once through StreamWorkerLogBatches (many lines a message), once through
   StreamWorkerLogs (a message a line).
 - latency: one worker printing 1,000 lines/s for --seconds; per line, from the time it
@@ -85,17 +86,22 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.first = 0.0
+        self.first_printed = 0.0
         self.last = 0.0
         self.lateness: list[float] = []
 
     def add(self, entry: pb.WorkerLogEntry) -> None:
         now = time.time()
+        printed = datetime.fromisoformat(entry.timestamp).timestamp()
         self.first = self.first or now
+        self.first_printed = self.first_printed or printed
         self.last = now
-        self.lateness.append(now - datetime.fromisoformat(entry.timestamp).timestamp())
+        self.lateness.append(now - printed)
 
-    def rate(self) -> dict[str, Figure]:
-        seconds = self.last - self.first
+    def rate(self, *, since_printed: bool = True) -> dict[str, Figure]:
+        """Lines per second from the first line's printing (or, for entries that were
+        never printed, its arrival) to the last line's arrival."""
+        seconds = self.last - (self.first_printed if since_printed else self.first)
         count = len(self.lateness)
         return {"lines": count, "seconds": round(seconds, 3), "lines_per_s": round(count / seconds)}
 
@@ -322,7 +328,7 @@ async def _bare_grpc(pool: ProcessPoolExecutor, lines: int) -> Rows:
         arrivals = await _client(pool, f"127.0.0.1:{port}", pb.WorkerLogsRequest(), False)
     finally:
         await server.stop(0)
-    return {"bare gRPC stream": arrivals.rate()}
+    return {"bare gRPC stream": arrivals.rate(since_printed=False)}
 
 
 async def measure(lines: int, seconds: float, forwarded_lines: int) -> Rows:
