@@ -59,7 +59,13 @@ async def pruning(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]:
 
 async def _prune_forever(archive: Archive, keep_seconds: float) -> None:
     while True:
-        pruned = await asyncio.to_thread(archive.prune, time.time() - keep_seconds)
-        if pruned:
-            log.info("log archive: deleted %d expired tasks: %s", len(pruned), ", ".join(pruned))
+        try:
+            pruned = await asyncio.to_thread(archive.prune, time.time() - keep_seconds)
+        except OSError:
+            log.exception("log archive: pruning failed; trying again in an hour")
+        else:
+            if pruned:
+                log.info(
+                    "log archive: deleted %d expired tasks: %s", len(pruned), ", ".join(pruned)
+                )
         await asyncio.sleep(PRUNE_INTERVAL_SECONDS)

@@ -161,8 +161,11 @@ class Archive:
         metas = [entry for entry in entries if entry.name.endswith(META)]
         if not metas or any(entry.name.endswith(".fwd") for entry in entries):
             return False
-        if any(entry.stat().st_mtime >= before for entry in entries):
-            return False
+        try:
+            if any(entry.stat().st_mtime >= before for entry in entries):
+                return False
+        except FileNotFoundError:
+            return False  # a file replaced just now: the task is being written
         loaded = [self.load(Path(entry.path)) for entry in metas]
         return all(meta is not None and meta.complete for meta in loaded)
 
