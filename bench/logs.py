@@ -64,6 +64,7 @@ FORWARDED = "forwarded to otto-handler, as fast as it can"
 FORWARDED_WINDOW = "forwarded to otto-handler, window 64, as fast as it can"
 FORWARDED_LATENCY = "forwarded to otto-handler, latency at 1,000 lines/s"
 FORWARD_TIMEOUT_SECONDS = 600.0
+STAND_IN_GRACE_SECONDS = 2.0
 
 
 def _ready() -> None:
@@ -158,7 +159,9 @@ async def _serve_otto_handler(port: int, lines: int) -> Arrivals:
         async with asyncio.timeout(FORWARD_TIMEOUT_SECONDS):
             await handler.all_in.wait()
     finally:
-        await server.stop(0)
+        # The forwarder closes each pod's stream once its last line is settled: a grace
+        # lets it, rather than cancelling the streams (which grpcio reports as errors).
+        await server.stop(STAND_IN_GRACE_SECONDS)
     return handler.arrivals
 
 
