@@ -259,7 +259,7 @@ class WorkerPoolWorkflow:
 
     async def _await_end(self, spec: WorkerSpec) -> None:
         try:
-            outcome = await worker_calls.await_with_logs(spec)
+            outcome = await worker_calls.await_worker(spec)
             succeeded, reason = outcome.succeeded, outcome.failure_text
         except ActivityError as err:
             succeeded, reason = False, _failure(err)

@@ -30,9 +30,10 @@ INFRA_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=NON_RETRYABLE,
 )
-# Awaits heartbeat every 5 s, log tails every second: a crashed Ottoscaler's activities
-# are retried elsewhere after at most three missed heartbeats.
-HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# How long a crashed Ottoscaler's awaits and tails wait to be retried elsewhere. Not
+# shorter: the SDK sends heartbeats every 0.8 of it, and at 15 s those of 1,000 workers
+# doubled GetWorkerStatus's p99 on a 2-core host (bench/status.py).
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 # A stage without timeout_seconds still may not hold a worker slot forever.
 UNBOUNDED_STAGE_LIMIT = timedelta(hours=24)
 QUICK_CALL = timedelta(seconds=60)

@@ -1,31 +1,41 @@
-"""The workers of a pool (ScaleUp) are tailed like a stage's: their logs by task_id."""
+"""A pool's agents push their logs (LogStreamingService); StreamWorkerLogs by the pool's
+task_id follows them until the pool has ended."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from tests.logs.pipelines import by_pod, collect, printed
+from tests.logs.pipelines import collect
 from tests.pools.calls import new_task, scale_up
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"worker_ttl_seconds": 0.5})
+    return settings.model_copy(update={"worker_ttl_seconds": 0.2})
 
 
-async def test_a_pools_workers_logs_are_archived_and_followed_until_the_pool_ends(
-    stub: pb_grpc.OttoscalerServiceAsyncStub,
+async def test_a_pools_logs_are_followed_until_the_pool_ends(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, agents: pb_grpc.LogStreamingServiceAsyncStub
 ) -> None:
     task = new_task()
-    await scale_up(stub, task, 2, mock_lines="200", mock_line_rate="400")
+    (pod,) = (await scale_up(stub, task, 1, mock_duration="1")).worker_pod_names
+    # Before any agent pushed a line, the pool alone makes the task known: no NOT_FOUND.
+    assert await collect(stub.StreamWorkerLogs(pb.WorkerLogsRequest(task_id=task))) == []
     follow = pb.WorkerLogsRequest(task_id=task, follow=True)
-    # Ends once the pool has deleted its finished workers and closed.
-    pods = by_pod(await collect(stub.StreamWorkerLogs(follow)))
-    assert len(pods) == 2
-    assert all(lines == printed(200) for lines in pods.values())
-    # The pods are gone; their logs are not.
-    replayed = await collect(stub.StreamWorkerLogs(pb.WorkerLogsRequest(task_id=task)))
-    assert by_pod(replayed) == pods
+    followed = asyncio.create_task(collect(stub.StreamWorkerLogs(follow)))
+    metadata = pb.WorkerMetadata(pod_name=pod)
+    await agents.RegisterWorker(
+        pb.WorkerRegistration(worker_id=pod, task_id=task, metadata=metadata)
+    )
+    sent = [pb.LogEntry(worker_id=pod, task_id=task, message=f"step {n}") for n in range(1, 4)]
+    await collect(agents.StreamLogs(iter(sent)))
+    # Ends by itself once the worker has finished, outlived its TTL and the pool closed.
+    lines = await asyncio.wait_for(followed, 60)
+    assert [(e.worker_id, e.sequence, e.message) for e in lines] == [
+        (pod, n, f"step {n}") for n in range(1, 4)
+    ]
