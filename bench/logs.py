@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import socket
 import tempfile
 import time
 import uuid
@@ -44,6 +43,7 @@ from temporalio.client import Client
 
 from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks, follow_logs
 from activities.runtimes.mock import MockRuntime
+from bench.ports import free_port
 from bench.report import Figure, latency_summary, report
 from gateway.app import running_ottoscaler
 from gateway.devserver import in_memory_temporal
@@ -238,7 +238,7 @@ async def _forwarded(
         (FORWARDED_WINDOW, _printing(lines, 0), 64),
         (FORWARDED_LATENCY, _printing(int(seconds * 1000), 1000), 1),
     ):
-        port = _free_port()
+        port = free_port()
         count = int(request.stages[0].config["mock.lines"])
         receiving = loop.run_in_executor(pool, _otto_handler, port, count)
         # The forwarder reconnects until otto-handler listens, as after its restart.
@@ -251,13 +251,6 @@ async def _forwarded(
             arrivals = await receiving
         rows[name] = arrivals.latency() if name == FORWARDED_LATENCY else arrivals.rate()
     return rows
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _without_grpc(client: Client, data_dir: Path, lines: int) -> Rows:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from grpc import aio
 
+from bench.ports import free_port
 from bench.report import Figure, latency_summary, report
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -39,17 +39,10 @@ STOP_TIMEOUT_SECONDS = 60.0
 TARGET_P99_MS = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def ottoscaler_up(data_dir: Path) -> Iterator[str]:
     """The mock stack on free loopback ports; yields its gRPC address."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MAX_WORKERS": str(POOLS * WORKERS_PER_POOL),
@@ -62,8 +55,8 @@ def ottoscaler_up(data_dir: Path) -> Iterator[str]:
         "--runtime=mock",
         f"--data-dir={data_dir}",
         f"--grpc-port={port}",
-        f"--temporal-port={_free_port()}",
-        f"--ui-port={_free_port()}",
+        f"--temporal-port={free_port()}",
+        f"--ui-port={free_port()}",
     ]
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
