@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/lint-imports
 
 proto: install
-	$(BIN)/python -m gateway.protogen
+	$(BIN)/python -m tools.protogen
 
 histories: install
 	$(BIN)/python -m tests.histories.record

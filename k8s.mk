@@ -35,8 +35,8 @@ k8s_need_engine = docker info >/dev/null 2>&1 || { \
 	exit 1; }
 
 # Shell variables name, cluster, context and ns for USER; stops the recipe if the name
-# cannot become a DNS-1123 label (gateway/deploy/romanize.py says why).
-k8s_names = name="$$($(K8S_PYTHON) -m gateway.deploy.romanize "$$USER")" || exit 2; \
+# cannot become a DNS-1123 label (tools/romanize.py says why).
+k8s_names = name="$$($(K8S_PYTHON) -m tools.romanize "$$USER")" || exit 2; \
 	cluster="ottoscaler-$$name"; context="kind-$$cluster"; ns="$$name-dev"; \
 	kubectl="kubectl --context $$context --namespace $$ns"
 

@@ -41,20 +41,20 @@ import grpc
 from grpc import aio
 from temporalio.client import Client
 
-from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks, follow_logs
-from activities.runtimes.mock import MockRuntime
+from activities.logs import Archive, LiveHub, LogSelector, LogSinks, follow_logs
+from activities.runtimes.mock.runtime import MockRuntime
 from bench.ports import free_port
 from bench.report import Figure, latency_summary, report
 from gateway.app import running_ottoscaler
-from gateway.devserver import in_memory_temporal
 from gateway.settings import RuntimeKind, Settings
-from gateway.temporal import create_worker
+from gateway.temporal.devserver import in_memory_temporal
+from gateway.worker import create_worker
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from workflows.inputs import PipelineInput
-from workflows.models import PipelineSpec, StageSpec
-from workflows.naming import pipeline_workflow_id
-from workflows.pipeline import PipelineWorkflow
+from workflows.pipeline.inputs import PipelineInput
+from workflows.pipeline.models import PipelineSpec, StageSpec
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.workers.naming import pipeline_workflow_id
 
 Rows = dict[str, dict[str, Figure]]
 BATCHES = "throughput, StreamWorkerLogBatches"

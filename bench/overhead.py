@@ -47,18 +47,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 # The bare workflows live in this module, which the sandbox re-imports for every run;
-# like workflows/pipeline.py, it passes everything else through.
+# like workflows/pipeline/workflow.py, it passes everything else through.
 with workflow.unsafe.imports_passed_through():
     from grpc import aio
 
     from bench.report import Figure, latency_summary, percentile, report
     from gateway.app import running_ottoscaler
-    from gateway.devserver import in_memory_temporal
-    from gateway.replay import fetch_with_children
     from gateway.settings import RuntimeKind, Settings
+    from gateway.temporal.devserver import in_memory_temporal
+    from gateway.temporal.replay import fetch_with_children
     from ottoscaler.v1 import ottoscaler_pb2 as pb
     from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-    from workflows.naming import pipeline_workflow_id
+    from workflows.workers.naming import pipeline_workflow_id
 
 Rows = dict[str, dict[str, Figure]]
 OTTOSCALER = "ottoscaler"

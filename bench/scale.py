@@ -16,16 +16,16 @@ import uuid
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.runtimes.mock import MockRuntime
+from activities.runtimes.mock.runtime import MockRuntime
 from bench.report import report
-from gateway.devserver import in_memory_temporal
-from gateway.replay import child_executions
-from gateway.temporal import create_worker
-from workflows.inputs import PipelineInput
-from workflows.models import PipelineSnapshot, PipelineSpec, StageSpec, StageStatus
-from workflows.naming import pipeline_workflow_id
-from workflows.pipeline import PipelineWorkflow
-from workflows.validation import Limits
+from gateway.temporal.devserver import in_memory_temporal
+from gateway.temporal.replay import child_executions
+from gateway.worker import create_worker
+from workflows.base.checks import Limits
+from workflows.pipeline.inputs import PipelineInput
+from workflows.pipeline.models import PipelineSnapshot, PipelineSpec, StageSpec, StageStatus
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.workers.naming import pipeline_workflow_id
 
 HISTORY_LIMIT = 51_200
 

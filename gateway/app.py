@@ -13,21 +13,21 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from activities.runtime import WorkerRuntime
 from activities.runtimes import create_runtime
-from gateway.agent_logs import AgentLogService
-from gateway.log_service import LogService
-from gateway.logs import forwarding, log_sinks, pruning
-from gateway.metrics import CountingRuntime, Metrics, serving
-from gateway.pipeline_service import PipelineService
-from gateway.pool_service import PoolService
-from gateway.reaper_schedule import ensure_reaper
-from gateway.server import create_server
-from gateway.servicer import OttoscalerServicer
+from activities.runtimes.protocol import WorkerRuntime
+from gateway.logs.agents import AgentLogService
+from gateway.logs.machinery import forwarding, log_sinks, pruning
+from gateway.logs.service import LogService
+from gateway.pipelines.service import PipelineService
+from gateway.pools.service import PoolService
+from gateway.pools.status import WorkerStatusCache
+from gateway.reaper.schedule import ensure_reaper
+from gateway.server.metrics import CountingRuntime, Metrics, serving
+from gateway.server.server import create_server
+from gateway.server.servicer import OttoscalerServicer
+from gateway.server.tls import server_credentials
 from gateway.settings import Settings
-from gateway.temporal import create_worker
-from gateway.tls import server_credentials
-from gateway.worker_status import WorkerStatusCache
+from gateway.worker import create_worker
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5

@@ -8,15 +8,11 @@ the field. Anything else is a bug: INTERNAL, logged with its traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
-from grpc import aio
 from temporalio.service import RPCError, RPCStatusCode
 
-from gateway.interceptors import Context, Continuation, Handler, rewrap, within
-from workflows.validation import SpecError
+from workflows.base.checks import SpecError
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +66,3 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, f"temporal is unreachable: {err}"
     log.exception("internal error", exc_info=err)
     return grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}: {err}"
-
-
-@asynccontextmanager
-async def _mapping_errors(context: Context) -> AsyncIterator[None]:
-    try:
-        yield
-    except aio.AbortError:
-        raise
-    except Exception as err:
-        code, message = status_for(err)
-        await context.abort(code, message)
-
-
-class ErrorInterceptor(aio.ServerInterceptor):
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return rewrap(
-            handler, lambda behaviour, streams: within(behaviour, streams, _mapping_errors)
-        )

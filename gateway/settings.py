@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     max_workers_per_task: int = Field(50, ge=1)
     max_workers: int = Field(500, ge=1)
     # Pool workers' command, shell words. Empty: the image's own command on kubernetes, a
-    # short demo agent on local (gateway/pool_translate.py, DEFAULT_LOCAL_AGENT_COMMAND).
+    # short demo agent on local (gateway/pools/wire.py, DEFAULT_LOCAL_AGENT_COMMAND).
     otto_agent_command: str = ""
     # Finished pool workers stay listed this long, then they are deleted.
     worker_ttl_seconds: float = Field(300.0, ge=0)
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # Ottoscaler's own ReplicaSet (docs/kubernetes.md#owner).
     ottoscaler_owner: str = ""
 
-    # TLS (gateway/tls.py): certificate chain and key, PEM; with a client CA, mutual TLS.
+    # TLS (gateway/server/tls.py): certificate chain and key, PEM; with a client CA, mutual TLS.
     ottoscaler_tls_cert: Path | None = None
     ottoscaler_tls_key: Path | None = None
     ottoscaler_tls_client_ca: Path | None = None

@@ -9,14 +9,20 @@ from contextlib import asynccontextmanager
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.runtime import WorkerRuntime
-from activities.runtimes.mock import MockRuntime
-from gateway.temporal import create_worker
-from workflows.inputs import PipelineInput
-from workflows.models import PipelineSnapshot, PipelineSpec, ProgressEvent, RetrySpec, StageSpec
-from workflows.naming import pipeline_workflow_id
-from workflows.pipeline import PipelineWorkflow
-from workflows.validation import Limits
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import WorkerRuntime
+from gateway.worker import create_worker
+from workflows.base.checks import Limits
+from workflows.pipeline.inputs import PipelineInput
+from workflows.pipeline.models import (
+    PipelineSnapshot,
+    PipelineSpec,
+    ProgressEvent,
+    RetrySpec,
+    StageSpec,
+)
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.workers.naming import pipeline_workflow_id
 
 
 def mock_stage(

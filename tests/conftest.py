@@ -19,8 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.app import Running, running_ottoscaler
-from gateway.devserver import in_memory_temporal
 from gateway.settings import RuntimeKind, Settings
+from gateway.temporal.devserver import in_memory_temporal
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 VENV_BIN = Path(sys.executable).parent

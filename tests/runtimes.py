@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activities.runtime import TransientRuntimeError
-from activities.runtimes.mock import MockRuntime
-from workflows.workers import WorkerInfo, WorkerSpec
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import TransientRuntimeError
+from workflows.workers.spec import WorkerInfo, WorkerSpec
 
 
 class FlakyApiRuntime(MockRuntime):

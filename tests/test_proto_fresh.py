@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.protogen import PROTO_ROOT, generate
+from tools.protogen import PROTO_ROOT, generate
 
 
 def test_generated_modules_are_up_to_date(tmp_path: Path) -> None:

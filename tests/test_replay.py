@@ -10,9 +10,9 @@ from temporalio import workflow
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from gateway.replay import history_from_file, replay
-from workflows.inputs import StageInput, StageResult
-from workflows.models import StageStatus
+from gateway.temporal.replay import history_from_file, replay
+from workflows.pipeline.inputs import StageInput, StageResult
+from workflows.pipeline.models import StageStatus
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 SCENARIOS = {"chain", "diamond", "retry", "timeout", "cancel", "failure"}

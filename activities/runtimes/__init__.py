@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activities.runtime import WorkerRuntime
 from activities.runtimes.local import LocalRuntime
-from activities.runtimes.mock import MockRuntime
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import WorkerRuntime
 
 
 def create_runtime(
@@ -17,7 +17,7 @@ def create_runtime(
         return LocalRuntime()
     if kind == "kubernetes":
         # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
-        from activities.runtimes.kubernetes import KubernetesRuntime
+        from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 
         runtime: WorkerRuntime = KubernetesRuntime.from_environment(
             namespace, default_image, owner=owner

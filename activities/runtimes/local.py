@@ -16,10 +16,10 @@ import signal
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from activities.runtime import PermanentRuntimeError, WorkerEvent, WorkerNotFound
-from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching, utcnow
-from activities.worker_log import LogCursor, OutputLine, WorkerLog
-from workflows.workers import WorkerInfo, WorkerOutcome, WorkerSpec
+from activities.logs.lines import LogCursor, OutputLine, WorkerLog, utcnow
+from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerNotFound
+from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching
+from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 log = logging.getLogger(__name__)
 

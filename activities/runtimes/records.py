@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from activities.runtime import WorkerEvent, WorkerEventKind
-from workflows.workers import WorkerInfo, WorkerOutcome, WorkerPhase, WorkerSpec
+from activities.logs.lines import utcnow
+from activities.runtimes.protocol import WorkerEvent, WorkerEventKind
+from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerPhase, WorkerSpec
 
 WORKER_LOST = "WorkerLost"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

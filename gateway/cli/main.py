@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.app import running_ottoscaler
-from gateway.devserver import DevServer
-from gateway.replay import history_from_file, replay, replay_workflow_id
 from gateway.settings import RuntimeKind, Settings
-from gateway.temporal import connect
+from gateway.temporal.client import connect
+from gateway.temporal.devserver import DevServer
+from gateway.temporal.replay import history_from_file, replay, replay_workflow_id
 
 log = logging.getLogger("ottoscaler")
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import grpc
 from grpc import aio
 
-from gateway.auth import metadata_from_env
 from gateway.cli.durations import parse_duration
-from gateway.tls import client_channel
+from gateway.server.auth import metadata_from_env
+from gateway.server.tls import client_channel
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 

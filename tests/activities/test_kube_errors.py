@@ -8,13 +8,13 @@ import pytest
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from activities.runtime import (
+from activities.runtimes.kubernetes.errors import retry_after, runtime_error
+from activities.runtimes.protocol import (
     PermanentRuntimeError,
     RuntimeFailure,
     TransientRuntimeError,
     WorkerNotFound,
 )
-from activities.runtimes.kube_errors import retry_after, runtime_error
 
 
 def api_error(

@@ -12,23 +12,23 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks
-from activities.runtime import (
+from activities.logs import Archive, LiveHub, LogSelector, LogSinks
+from activities.logs.lines import CONTINUED, MAX_LINE_BYTES, LogCursor, OutputLine
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.runtimes.protocol import (
     PermanentRuntimeError,
     RuntimeFailure,
     TransientRuntimeError,
     WorkerNotFound,
 )
-from activities.runtimes.kubernetes import KubernetesRuntime
-from activities.worker_log import CONTINUED, MAX_LINE_BYTES, LogCursor, OutputLine
-from gateway.temporal import create_worker
+from gateway.worker import create_worker
 from tests.builders import pipeline, run_pipeline
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE, TEST_TUNING, KubeCluster
 from tests.kube.server import Request
 from tests.logs.pipelines import printed
-from workflows.models import StageSpec, StageStatus
-from workflows.workers import WorkerSpec
+from workflows.pipeline.models import StageSpec, StageStatus
+from workflows.workers.spec import WorkerSpec
 
 WITHIN = 10.0
 FROM_THE_START = LogCursor()

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from activities.runtime import WorkerNotFound
-from activities.runtimes.kube_owner import controller_of, parse_owner
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.owner import controller_of, parse_owner
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.runtimes.protocol import WorkerNotFound
 from tests.kube.fixtures import DEFAULT_IMAGE, NAMESPACE, TEST_TUNING, KubeCluster
-from workflows.workers import WorkerSpec
+from workflows.workers.spec import WorkerSpec
 
 REPLICA_SET = {
     "apiVersion": "apps/v1",

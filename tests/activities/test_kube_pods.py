@@ -1,4 +1,4 @@
-"""The pod manifest built from a WorkerSpec (activities/runtimes/kube_pods)."""
+"""The pod manifest built from a WorkerSpec (activities/runtimes/kubernetes/pods.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activities.runtimes.kube_pods import build_pod, safe_label_value
-from workflows.naming import stage_worker_name
-from workflows.workers import Labels, WorkerSpec
+from activities.runtimes.kubernetes.pods import build_pod, safe_label_value
+from workflows.workers.naming import stage_worker_name
+from workflows.workers.spec import Labels, WorkerSpec
 
 IMAGE = "busybox:latest"
 

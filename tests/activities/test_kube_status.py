@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from activities.runtimes.kube_status import (
+from activities.runtimes.kubernetes.status import (
     PendingLimits,
     decide,
     early_failure,
@@ -16,7 +16,7 @@ from activities.runtimes.kube_status import (
     worker_info,
     worker_phase,
 )
-from workflows.workers import WorkerPhase
+from workflows.workers.spec import WorkerPhase
 
 NOW = datetime(2025, 9, 1, 12, 0, 0, tzinfo=UTC)
 LIMITS = PendingLimits(pending_timeout=300, pull_grace=30)

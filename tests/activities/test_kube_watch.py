@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
-from activities.runtime import TransientRuntimeError, WorkerEvent, WorkerEventKind
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.runtimes.protocol import TransientRuntimeError, WorkerEvent, WorkerEventKind
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE, KubeCluster
 from tests.waiting import eventually
-from workflows.workers import Labels, WorkerPhase, WorkerSpec
+from workflows.workers.spec import Labels, WorkerPhase, WorkerSpec
 
 TASK = {Labels.TASK_ID: "task-1"}
 SNAPSHOT, UPSERT, DELETE = WorkerEventKind.SNAPSHOT, WorkerEventKind.UPSERT, WorkerEventKind.DELETE

@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 from kubernetes.client import CoreV1Api
 
-from activities.runtime import PermanentRuntimeError, TransientRuntimeError, WorkerNotFound
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.runtimes.protocol import (
+    PermanentRuntimeError,
+    TransientRuntimeError,
+    WorkerNotFound,
+)
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import DEFAULT_IMAGE, NAMESPACE, TEST_TUNING, KubeCluster
-from workflows.naming import stage_worker_name
-from workflows.workers import Labels, WorkerOutcome, WorkerPhase, WorkerSpec
+from workflows.workers.naming import stage_worker_name
+from workflows.workers.spec import Labels, WorkerOutcome, WorkerPhase, WorkerSpec
 
 RUN = "run-1"
 PODS = rf"/namespaces/{NAMESPACE}/pods"

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from activities.runtime import PermanentRuntimeError
 from activities.runtimes.local import LocalRuntime
+from activities.runtimes.protocol import PermanentRuntimeError
 from tests.e2e.processes import alive
-from workflows.workers import WorkerPhase, WorkerSpec
+from workflows.workers.spec import WorkerPhase, WorkerSpec
 
 
 def sh(name: str, script: str, **fields: object) -> WorkerSpec:

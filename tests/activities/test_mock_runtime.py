@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from activities.runtime import PermanentRuntimeError
-from activities.runtimes.mock import MockRuntime
-from workflows.workers import WorkerSpec
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import PermanentRuntimeError
+from workflows.workers.spec import WorkerSpec
 
 
 def scripted(attempt: int = 1, timeout: int = 0, **mock: str) -> WorkerSpec:

@@ -18,8 +18,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.devserver import SEARCH_ATTRIBUTES
 from gateway.settings import RuntimeKind, Settings
+from gateway.temporal.devserver import SEARCH_ATTRIBUTES
 from tests.deploy.kustomize import Manifest, UnsupportedKustomization, render
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.deploy.romanize import MAX_LENGTH, InvalidUserName, main, romanize
+from tools.romanize import MAX_LENGTH, InvalidUserName, main, romanize
 
 REPO = Path(__file__).resolve().parents[2]
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -80,7 +80,7 @@ def test_any_name_gives_a_valid_label_or_is_rejected(name: str) -> None:
 
 def test_command_line_prints_the_label() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.deploy.romanize", "한진우"],
+        [sys.executable, "-m", "tools.romanize", "한진우"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -101,4 +101,4 @@ def test_command_line_rejects_with_exit_2_and_the_reason(
 
 def test_command_line_without_a_name_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
-    assert "usage: python -m gateway.deploy.romanize NAME" in capsys.readouterr().err
+    assert "usage: python -m tools.romanize NAME" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from gateway.app import Running
-from gateway.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_metadata
+from gateway.server.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_metadata
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

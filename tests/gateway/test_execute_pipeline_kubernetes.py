@@ -10,9 +10,9 @@ import pytest
 from grpc import aio
 from temporalio.client import Client, ScheduleActionStartWorkflow
 
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from gateway.app import running_ottoscaler
-from gateway.reaper_schedule import reaper_schedule_id
+from gateway.reaper.schedule import reaper_schedule_id
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

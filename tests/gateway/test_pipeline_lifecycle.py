@@ -18,7 +18,7 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.waiting import eventually
-from workflows.naming import pipeline_workflow_id
+from workflows.workers.naming import pipeline_workflow_id
 
 Stub: TypeAlias = "pb_grpc.OttoscalerServiceAsyncStub"
 T = TypeVar("T")

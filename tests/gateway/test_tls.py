@@ -10,8 +10,8 @@ from grpc import aio
 from pydantic import ValidationError
 
 from gateway.app import Running
+from gateway.server.tls import CA_ENV, CLIENT_CERT_ENV, CLIENT_KEY_ENV
 from gateway.settings import RuntimeKind, Settings
-from gateway.tls import CA_ENV, CLIENT_CERT_ENV, CLIENT_KEY_ENV
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.certs import Pki, make_pki

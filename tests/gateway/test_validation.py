@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
-from workflows.naming import pipeline_workflow_id
+from workflows.workers.naming import pipeline_workflow_id
 
 
 def with_retry(s: pb.PipelineStage, max_attempts: int = 0, delay: int = 0) -> pb.PipelineStage:

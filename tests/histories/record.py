@@ -15,12 +15,12 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from gateway.devserver import temporal_binary
-from gateway.replay import fetch_with_children
+from gateway.temporal.devserver import temporal_binary
+from gateway.temporal.replay import fetch_with_children
 from tests.builders import mock_stage, pipeline, start, worker
 from tests.waiting import eventually
-from workflows.models import PipelineSpec
-from workflows.pipeline import PipelineWorkflow
+from workflows.pipeline.models import PipelineSpec
+from workflows.pipeline.workflow import PipelineWorkflow
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import pytest
 from kubernetes.client import ApiClient
 
-from activities.runtimes.kubernetes import KubernetesRuntime, KubeTuning
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime, KubeTuning
 from tests.kube.emulator import KubeEmulator
 
 NAMESPACE = "ottoscaler-test"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from activities.log_sinks import Archive, LogSelector
+from activities.logs import Archive, LogSelector
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 

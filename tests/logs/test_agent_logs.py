@@ -6,7 +6,7 @@ import asyncio
 
 from grpc import aio
 
-from activities.worker_log import CONTINUED, MAX_LINE_BYTES
+from activities.logs.lines import CONTINUED, MAX_LINE_BYTES
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.logs.pipelines import collect

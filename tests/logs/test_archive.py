@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.log_sinks import Archive, ArchiveBusy, LogSelector, PodMeta
-from activities.worker_log import LogLine
+from activities.logs import Archive, ArchiveBusy, LogSelector, PodMeta
+from activities.logs.lines import LogLine
 
 NOW = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 

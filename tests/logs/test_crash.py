@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks
-from activities.runtimes.mock import MockRuntime
-from activities.worker_log import LogCursor, OutputLine
-from gateway.log_forwarder import LogForwarder
-from gateway.temporal import create_worker
+from activities.logs import Archive, LiveHub, LogSelector, LogSinks
+from activities.logs.lines import LogCursor, OutputLine
+from activities.runtimes.mock.runtime import MockRuntime
+from gateway.logs.forwarder import LogForwarder
+from gateway.worker import create_worker
 from tests.builders import pipeline, start
 from tests.logs.otto_handler import FakeOttoHandler, serving
 from tests.waiting import eventually
-from workflows.models import StageSpec, StageStatus
-from workflows.workers import WorkerSpec
+from workflows.pipeline.models import StageSpec, StageStatus
+from workflows.workers.spec import WorkerSpec
 
 LINES = 300
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from activities.log_sinks import Archive, LiveHub, LogSelector, LogSinks, PodMeta, follow_logs
+from activities.logs import Archive, LiveHub, LogSelector, LogSinks, PodMeta, follow_logs
 from tests.logs.test_archive import lines
 from tests.waiting import eventually
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.log_sinks import Archive, LiveHub, LogSinks, PodMeta
-from activities.log_sinks.archive import PodPaths
-from gateway.log_forwarder import LogForwarder
+from activities.logs import Archive, LiveHub, LogSinks, PodMeta
+from activities.logs.archive import PodPaths
+from gateway.logs.forwarder import LogForwarder
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

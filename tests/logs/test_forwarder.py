@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.log_sinks import Archive, LiveHub, LogSinks, PodMeta
-from gateway.log_forwarder import LogForwarder
+from activities.logs import Archive, LiveHub, LogSinks, PodMeta
+from gateway.logs.forwarder import LogForwarder
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.worker_log import CONTINUED, MAX_LINE_BYTES
+from activities.logs.lines import CONTINUED, MAX_LINE_BYTES
 from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activities.worker_log import (
+from activities.logs.lines import (
     CONTINUED,
     LineSplitter,
     LogCursor,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.log_sinks import Archive, LogSelector, PodMeta
+from activities.logs import Archive, LogSelector, PodMeta
 from gateway.app import Running
 from gateway.settings import Settings
 from tests.waiting import eventually

@@ -9,10 +9,9 @@ import grpc
 import pytest
 from grpc import aio
 
-from activities.log_sinks import PodMeta
-from activities.runtimes.records import utcnow
-from activities.worker_log import LogLine
-from gateway.log_wire import batches_to_wire, pod_metadata
+from activities.logs import PodMeta
+from activities.logs.lines import LogLine, utcnow
+from gateway.logs.wire import batches_to_wire, pod_metadata
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc

@@ -10,7 +10,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.waiting import eventually
-from workflows.pool_specs import pool_workflow_id
+from workflows.pool.specs import pool_workflow_id
 
 Stub: TypeAlias = "pb_grpc.OttoscalerServiceAsyncStub"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from activities.runtime import WorkerEvent, WorkerEventKind
 from activities.runtimes.local import LocalRuntime
-from activities.runtimes.mock import MockRuntime
-from workflows.workers import WorkerSpec
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import WorkerEvent, WorkerEventKind
+from workflows.workers.spec import WorkerSpec
 
 
 def spec(name: str, task_id: str = "t1", **fields: object) -> WorkerSpec:

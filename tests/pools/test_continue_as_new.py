@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from activities.runtimes.mock import MockRuntime
-from gateway.pool_client import PoolClient
-from gateway.temporal import create_worker
+from activities.runtimes.mock.runtime import MockRuntime
+from gateway.pools.client import PoolClient
+from gateway.worker import create_worker
 from tests.pools.calls import new_task
 from tests.waiting import eventually
-from workflows.pool import WorkerPoolWorkflow
-from workflows.pool_models import PoolSettings, PoolTotals, ScaleStatus, ScaleUpRequest
-from workflows.pool_specs import pool_workflow_id
+from workflows.pool.models import PoolSettings, PoolTotals, ScaleStatus, ScaleUpRequest
+from workflows.pool.specs import pool_workflow_id
+from workflows.pool.workflow import WorkerPoolWorkflow
 
 
 def request(task_id: str, count: int, request_id: str) -> ScaleUpRequest:

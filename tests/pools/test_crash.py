@@ -11,14 +11,14 @@ import asyncio
 
 from temporalio.client import Client
 
-from activities.runtimes.mock import MockRuntime
-from gateway.pool_service import PoolService
+from activities.runtimes.mock.runtime import MockRuntime
+from gateway.pools.service import PoolService
+from gateway.pools.status import WorkerStatusCache
 from gateway.settings import RuntimeKind, Settings
-from gateway.temporal import create_worker
-from gateway.worker_status import WorkerStatusCache
+from gateway.worker import create_worker
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import new_task, scale_request
-from workflows.workers import WorkerInfo, WorkerSpec
+from workflows.workers.spec import WorkerInfo, WorkerSpec
 
 WORKERS = 3
 

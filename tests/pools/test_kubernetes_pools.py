@@ -8,7 +8,7 @@ import pytest
 from grpc import aio
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from gateway.app import running_ottoscaler
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb

@@ -9,9 +9,9 @@ from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import Stub, new_task, pool_closed, scale_up, status
 from tests.waiting import eventually
-from workflows.pool import WorkerPoolWorkflow
-from workflows.pool_models import PoolTotals
-from workflows.pool_specs import pool_workflow_id
+from workflows.pool.models import PoolTotals
+from workflows.pool.specs import pool_workflow_id
+from workflows.pool.workflow import WorkerPoolWorkflow
 
 
 @pytest.fixture

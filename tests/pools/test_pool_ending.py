@@ -8,11 +8,11 @@ import logging
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.runtimes.mock import MockRuntime
-from gateway.pool_service import PoolService
+from activities.runtimes.mock.runtime import MockRuntime
+from gateway.pools.service import PoolService
+from gateway.pools.status import WorkerStatusCache
 from gateway.settings import RuntimeKind, Settings
-from gateway.temporal import create_worker
-from gateway.worker_status import WorkerStatusCache
+from gateway.worker import create_worker
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import new_task, pool_closed, scale_request
 from tests.waiting import eventually
@@ -35,7 +35,7 @@ class HeldDeletes(MockRuntime):
 async def test_a_scale_up_during_the_end_of_its_pool_lands_in_a_new_pool(
     client: Client, task_queue: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.pool_client")
+    caplog.set_level(logging.INFO, logger="gateway.pools.client")
     runtime = HeldDeletes()
     statuses = WorkerStatusCache(runtime)
     pools = PoolService(

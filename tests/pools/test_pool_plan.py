@@ -8,19 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.naming import DNS1123_LABEL
-from workflows.pool_models import PoolWorker, ScaleResult, ScaleStatus, ScaleUpRequest
-from workflows.pool_plan import (
+from workflows.base.checks import SpecError
+from workflows.pool.models import PoolWorker, ScaleResult, ScaleStatus, ScaleUpRequest
+from workflows.pool.plan import (
     ACTIVE,
     merge_results,
     room_for,
     scale_down_victims,
     scale_up_result,
 )
-from workflows.pool_specs import pool_worker_spec
-from workflows.pool_validation import validate_scale_up
-from workflows.validation import SpecError
-from workflows.workers import WorkerPhase
+from workflows.pool.specs import pool_worker_spec
+from workflows.pool.validation import validate_scale_up
+from workflows.workers.naming import DNS1123_LABEL
+from workflows.workers.spec import WorkerPhase
 
 NOW = datetime(2025, 9, 1, tzinfo=UTC)
 

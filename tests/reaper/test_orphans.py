@@ -1,4 +1,4 @@
-"""workflows.orphans: which managed workers the reaper deletes, and whose owners it asks."""
+"""workflows.reaper.orphans: which managed workers the reaper deletes, and whose owners it asks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.orphans import Owner, orphans, owner_of, owners_to_check
-from workflows.workers import MANAGED_BY, Labels, WorkerInfo, WorkerPhase
+from workflows.reaper.orphans import Owner, orphans, owner_of, owners_to_check
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerInfo, WorkerPhase
 
 NOW = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=10)

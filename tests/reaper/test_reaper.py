@@ -12,16 +12,16 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-from activities.runtime import WorkerRuntime
-from activities.runtimes.kubernetes import KubernetesRuntime
-from activities.runtimes.mock import MockRuntime
-from gateway.reaper_schedule import ensure_reaper, reaper_schedule_id
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.runtimes.mock.runtime import MockRuntime
+from activities.runtimes.protocol import WorkerRuntime
+from gateway.reaper.schedule import ensure_reaper, reaper_schedule_id
 from tests.builders import pipeline, start, worker
 from tests.waiting import eventually
-from workflows.models import PipelineSnapshot, StageSpec
-from workflows.pipeline import PipelineWorkflow
-from workflows.reaper import ReaperWorkflow, ReapInput, ReapResult
-from workflows.workers import MANAGED_BY, Labels, WorkerInfo, WorkerSpec
+from workflows.pipeline.models import PipelineSnapshot, StageSpec
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.reaper.workflow import ReaperWorkflow, ReapInput, ReapResult
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerInfo, WorkerSpec
 
 # Runs for a minute on either runtime: long past every sweep of a test.
 LONG = StageSpec(stage_id="build", config={"mock.duration": "60", "FAKE_DURATION": "60"})

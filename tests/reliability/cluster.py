@@ -9,9 +9,9 @@ from temporalio.client import Client
 
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE
-from workflows.naming import stage_workflow_id
-from workflows.worker_calls import AWAIT_WORKER, CREATE_WORKER
-from workflows.workers import Labels
+from workflows.workers.calls import AWAIT_WORKER, CREATE_WORKER
+from workflows.workers.naming import stage_workflow_id
+from workflows.workers.spec import Labels
 
 
 def running_pods(emulator: KubeEmulator, stage_id: str) -> int:

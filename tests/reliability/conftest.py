@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from gateway.reaper_schedule import reaper_schedule_id
+from gateway.reaper.schedule import reaper_schedule_id
 from tests.kube.fixtures import NAMESPACE, KubeCluster
 from tests.reliability.serve import Launch, Serve, start_serve
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ottoscaler.v1 import ottoscaler_pb2 as pb
-from workflows.naming import stage_worker_name
+from workflows.workers.naming import stage_worker_name
 
 # stage -> (its dependencies, its worker count)
 STAGES: dict[str, tuple[tuple[str, ...], int]] = {

@@ -10,14 +10,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 
-from activities.runtimes.mock import MockRuntime
-from gateway.pipeline_service import PipelineService
+from activities.runtimes.mock.runtime import MockRuntime
+from gateway.pipelines.service import PipelineService
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.builders import mock_stage, pipeline, run_pipeline, start, worker
 from tests.waiting import eventually
-from workflows.models import StageStatus
-from workflows.validation import Limits
+from workflows.base.checks import Limits
+from workflows.pipeline.models import StageStatus
 
 
 def child_runs(history: WorkflowHistory) -> list[WorkflowExecution]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from tests.builders import mock_stage, pipeline, run_pipeline, version_of, worker
-from workflows.models import StageStatus
+from workflows.pipeline.models import StageStatus
 
 COMPLETED = StageStatus.COMPLETED
 RUNNING = StageStatus.RUNNING

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 import pytest
 from temporalio.client import Client
 
-from activities.runtimes.kubernetes import KubernetesRuntime
+from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.builders import pipeline, run_pipeline, version_of, worker
 from tests.kube.fixtures import NAMESPACE, KubeCluster
-from workflows.models import PipelineSnapshot, RetrySpec, StageSpec, StageState, StageStatus
+from workflows.pipeline.models import (
+    PipelineSnapshot,
+    RetrySpec,
+    StageSpec,
+    StageState,
+    StageStatus,
+)
 
 COMPLETED, RUNNING = StageStatus.COMPLETED, StageStatus.RUNNING
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from workflows.models import StageSpec
-from workflows.naming import DNS1123_LABEL, MAX_NAME_LENGTH, stage_worker_name
-from workflows.shards import StageContext, is_retryable
-from workflows.workers import WorkerOutcome
+from workflows.pipeline.models import StageSpec
+from workflows.pipeline.shards import StageContext, is_retryable
+from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, stage_worker_name
+from workflows.workers.spec import WorkerOutcome
 
 
 def failed(reason: str, exit_code: int | None = None) -> WorkerOutcome:

@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.runtimes.local import LocalRuntime
 from tests.builders import mock_stage, pipeline, run_pipeline, worker
 from tests.runtimes import FlakyApiRuntime
-from workflows.models import RetrySpec, StageSpec, StageStatus
+from workflows.pipeline.models import RetrySpec, StageSpec, StageStatus
 
 COMPLETED, FAILED, RETRYING = StageStatus.COMPLETED, StageStatus.FAILED, StageStatus.RETRYING
 

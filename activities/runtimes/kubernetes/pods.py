@@ -1,0 +1,150 @@
+"""The pod a WorkerSpec becomes: a pure function from spec to manifest, no client calls.
+
+Keeping the manifest a plain dict (the JSON the API server receives) makes it easy to
+test exhaustively and to read next to `kubectl get pod -o yaml`. Per-stage options come
+from `ottoscaler.*` keys of the stage config; docs/kubernetes.md lists them with their
+defaults. A bad option value raises ValueError naming the key, before anything is created.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, short_hash
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
+
+CONTAINER_NAME = "worker"
+SUMMARY_ANNOTATION = "ottoscaler.io/summary"
+# Workers need no API access; the kubelet kills them this long after a delete.
+TERMINATION_GRACE_SECONDS = 10
+
+DEFAULT_RESOURCES: Mapping[str, str] = {
+    "ottoscaler.cpu_request": "100m",
+    "ottoscaler.memory_request": "128Mi",
+    "ottoscaler.cpu_limit": "1",
+    "ottoscaler.memory_limit": "512Mi",
+}
+# The conventional "nonroot" uid of distroless images: any image runs under
+# runAsNonRoot, including busybox whose USER is root.
+DEFAULT_RUN_AS_USER = "65532"
+
+_QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)([numkMGTPE]|[KMGTPE]i|[eE][+-]?\d+)?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_UNSAFE = re.compile(r"[^-A-Za-z0-9_.]+")
+
+
+def safe_label_value(value: str) -> str:
+    """Returns value if Kubernetes accepts it as a label value, else a sanitised, hashed form.
+
+    Both the pod's labels and list()'s selector go through this, so they always agree.
+    """
+    if len(value) <= MAX_NAME_LENGTH and _LABEL_VALUE.match(value):
+        return value
+    digest = short_hash(value, 8)
+    head = _LABEL_UNSAFE.sub("-", value)[: MAX_NAME_LENGTH - len(digest) - 1]
+    head = head.strip("-_.")
+    return f"{head}-{digest}" if head else digest
+
+
+def pod_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    safe = {key: safe_label_value(value) for key, value in labels.items()}
+    safe[Labels.MANAGED_BY] = MANAGED_BY
+    return safe
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """The selector of the managed pods whose labels include every given label."""
+    return ",".join(f"{key}={value}" for key, value in sorted(pod_labels(labels).items()))
+
+
+def _option(config: Mapping[str, str], key: str, default: str) -> str:
+    return config.get(key, default).strip()
+
+
+def _resources(config: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    resources: dict[str, dict[str, str]] = {}
+    for key, default in DEFAULT_RESOURCES.items():
+        value = _option(config, key, default)
+        if value in ("", "none"):
+            continue  # explicitly unset: no request or no limit for this resource
+        if not _QUANTITY.match(value):
+            raise ValueError(f"{key}={value!r} is not a Kubernetes quantity (e.g. 250m, 1Gi)")
+        resource, kind = key.removeprefix("ottoscaler.").split("_")
+        resources.setdefault("requests" if kind == "request" else "limits", {})[resource] = value
+    return resources
+
+
+def _security(config: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod securityContext, container securityContext): restricted unless opted out."""
+    mode = _option(config, "ottoscaler.security_context", "default")
+    if mode == "none":
+        return {}, {}
+    if mode != "default":
+        raise ValueError(f"ottoscaler.security_context={mode!r} must be 'default' or 'none'")
+    seccomp = {"type": "RuntimeDefault"}
+    pod: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": seccomp}
+    user = _option(config, "ottoscaler.run_as_user", DEFAULT_RUN_AS_USER)
+    if user:
+        if not user.isdigit() or int(user) == 0:
+            raise ValueError(f"ottoscaler.run_as_user={user!r} must be a non-zero numeric uid")
+        pod["runAsUser"] = int(user)
+        pod["runAsGroup"] = int(user)
+    container = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": seccomp,
+    }
+    return pod, container
+
+
+def build_pod(
+    spec: WorkerSpec,
+    namespace: str,
+    default_image: str,
+    owner: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The manifest of the pod that runs spec, ready for create_namespaced_pod.
+
+    owner is the ownerReference every worker pod carries (owner), if any.
+    """
+    if len(spec.name) > MAX_NAME_LENGTH or not DNS1123_LABEL.match(spec.name):
+        raise ValueError(
+            f"worker name {spec.name!r} is not a DNS-1123 label (workflows.workers.naming)"
+        )
+    pod_security, container_security = _security(spec.config)
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": spec.image or default_image,
+        "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
+        "resources": _resources(spec.config),
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.args:
+        container["args"] = list(spec.args)
+    if container_security:
+        container["securityContext"] = container_security
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+    }
+    if spec.timeout_seconds > 0:
+        pod_spec["activeDeadlineSeconds"] = spec.timeout_seconds
+    if pod_security:
+        pod_spec["securityContext"] = pod_security
+    metadata: dict[str, Any] = {
+        "name": spec.name,
+        "namespace": namespace,
+        "labels": pod_labels(spec.labels),
+    }
+    if spec.summary:
+        metadata["annotations"] = {SUMMARY_ANNOTATION: spec.summary}
+    if owner:
+        metadata["ownerReferences"] = [dict(owner)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}

@@ -1,0 +1,240 @@
+"""What a pod's status means for its worker: pure functions over the raw pod JSON.
+
+The watch loop (wait) only moves data; every decision lives here so it can be
+tested with plain dicts. Failure reasons follow docs/kubernetes.md:
+
+- a Failed pod reports the pod's own reason (Evicted, DeadlineExceeded, ...) first, then
+  OOMKilled from the container, else Error with the exit code;
+- a Pending pod fails early on a waiting reason that cannot fix itself (FAIL_FAST), on
+  ErrImagePull only once it persisted for a grace period (Tekton's rule: a registry
+  hiccup is worth a second pull), and on Unschedulable or any other Pending state once
+  the pending deadline has passed;
+- a pod deleted before it ended is the failure PodDeleted, never a worker stuck Running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerPhase
+
+Pod = Mapping[str, Any]
+
+FAIL_FAST_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+GRACE_REASONS = frozenset({"ErrImagePull"})
+POD_DELETED = "PodDeleted"
+PENDING_TIMEOUT = "PendingTimeout"
+UNSCHEDULABLE = "Unschedulable"
+
+_PHASES = {
+    "Pending": WorkerPhase.PENDING,
+    "Running": WorkerPhase.RUNNING,
+    "Succeeded": WorkerPhase.SUCCEEDED,
+    "Failed": WorkerPhase.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class PendingLimits:
+    """How long a pod may stay Pending (0 = forever) and ErrImagePull may persist."""
+
+    pending_timeout: float
+    pull_grace: float
+
+
+def _get(obj: Pod | None, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def parse_time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def pod_name(pod: Pod) -> str:
+    return str(_get(pod, "metadata", "name") or "")
+
+
+def resource_version(pod: Pod) -> str | None:
+    version = _get(pod, "metadata", "resourceVersion")
+    return str(version) if version else None
+
+
+def _container_state(pod: Pod, state: str) -> Pod | None:
+    for status in _get(pod, "status", "containerStatuses") or ():
+        found = _get(status, "state", state)
+        if found:
+            return found  # type: ignore[no-any-return]
+    return None
+
+
+def worker_phase(pod: Pod) -> WorkerPhase:
+    # Unknown means the node stopped reporting: not an end, so it still counts as running.
+    return _PHASES.get(_get(pod, "status", "phase") or "Pending", WorkerPhase.RUNNING)
+
+
+def waiting_reason(pod: Pod) -> tuple[str, str] | None:
+    """The first container's (reason, message) while it waits to start, if any."""
+    waiting = _container_state(pod, "waiting")
+    if waiting is None or not waiting.get("reason"):
+        return None
+    return str(waiting["reason"]), str(waiting.get("message") or "")
+
+
+def unschedulable_message(pod: Pod) -> str | None:
+    for condition in _get(pod, "status", "conditions") or ():
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == UNSCHEDULABLE
+        ):
+            return str(condition.get("message") or "")
+    return None
+
+
+def terminal_outcome(pod: Pod) -> WorkerOutcome | None:
+    """How the worker ended, or None while the pod has not reached Succeeded/Failed."""
+    phase = worker_phase(pod)
+    if phase not in (WorkerPhase.SUCCEEDED, WorkerPhase.FAILED):
+        return None
+    terminated = _container_state(pod, "terminated") or {}
+    started = parse_time(terminated.get("startedAt")) or parse_time(
+        _get(pod, "status", "startTime")
+    )
+    times = {"started_at": started, "finished_at": parse_time(terminated.get("finishedAt"))}
+    exit_code = terminated.get("exitCode")
+    if phase is WorkerPhase.SUCCEEDED:
+        return WorkerOutcome(name=pod_name(pod), succeeded=True, exit_code=exit_code, **times)
+    pod_reason = _get(pod, "status", "reason")
+    container_reason = terminated.get("reason")
+    if pod_reason:
+        reason, message = str(pod_reason), str(_get(pod, "status", "message") or "")
+    elif container_reason == "OOMKilled":
+        reason, message = "OOMKilled", str(terminated.get("message") or "")
+    else:
+        reason = "Error"
+        message = str(terminated.get("message") or _get(pod, "status", "message") or "")
+    return WorkerOutcome(
+        name=pod_name(pod),
+        succeeded=False,
+        exit_code=exit_code,
+        reason=reason,
+        message=message,
+        **times,
+    )
+
+
+def deleted_outcome(pod: Pod) -> WorkerOutcome:
+    """The outcome of a pod that disappeared: its end if it had one, else PodDeleted."""
+    return terminal_outcome(pod) or WorkerOutcome(
+        name=pod_name(pod),
+        succeeded=False,
+        reason=POD_DELETED,
+        message="the pod was deleted before it finished",
+        started_at=parse_time(_get(pod, "status", "startTime")),
+    )
+
+
+def _failure(pod: Pod, reason: str, message: str) -> WorkerOutcome:
+    return WorkerOutcome(name=pod_name(pod), succeeded=False, reason=reason, message=message)
+
+
+def early_failure(
+    pod: Pod, *, now: datetime, limits: PendingLimits, pull_failing_since: datetime | None
+) -> WorkerOutcome | None:
+    """Decides that a Pending pod will never run (Airflow's detect_pod_terminate_early_issues).
+
+    pull_failing_since is when the caller first saw the current GRACE_REASONS reason.
+    """
+    if worker_phase(pod) is not WorkerPhase.PENDING:
+        return None
+    waiting = waiting_reason(pod)
+    if waiting is not None:
+        reason, message = waiting
+        if reason in FAIL_FAST_REASONS:
+            return _failure(pod, reason, message)
+        if (
+            reason in GRACE_REASONS
+            and pull_failing_since is not None
+            and (now - pull_failing_since).total_seconds() >= limits.pull_grace
+        ):
+            return _failure(pod, reason, message)
+    created = parse_time(_get(pod, "metadata", "creationTimestamp"))
+    if limits.pending_timeout <= 0 or created is None:
+        return None
+    if (now - created).total_seconds() < limits.pending_timeout:
+        return None
+    unschedulable = unschedulable_message(pod)
+    if unschedulable is not None:
+        return _failure(pod, UNSCHEDULABLE, unschedulable)
+    detail = f" (waiting: {waiting[0]})" if waiting else ""
+    return _failure(
+        pod, PENDING_TIMEOUT, f"still Pending after {limits.pending_timeout:g}s{detail}"
+    )
+
+
+def decide(
+    pod: Pod, *, now: datetime, limits: PendingLimits, pull_failing_since: datetime | None
+) -> WorkerOutcome | None:
+    """The worker's outcome if this state of its pod settles it, else None (keep waiting)."""
+    outcome = terminal_outcome(pod)
+    if outcome is not None:
+        return outcome
+    if _get(pod, "metadata", "deletionTimestamp"):
+        return deleted_outcome(pod)  # being deleted while it still ran
+    return early_failure(pod, now=now, limits=limits, pull_failing_since=pull_failing_since)
+
+
+def seconds_to_next_check(
+    pod: Pod, *, now: datetime, limits: PendingLimits, pull_failing_since: datetime | None
+) -> float | None:
+    """When early_failure could change its answer without a new event; None = never."""
+    if worker_phase(pod) is not WorkerPhase.PENDING:
+        return None
+    deadlines: list[float] = []
+    created = parse_time(_get(pod, "metadata", "creationTimestamp"))
+    if limits.pending_timeout > 0 and created is not None:
+        deadlines.append(limits.pending_timeout - (now - created).total_seconds())
+    if pull_failing_since is not None:
+        deadlines.append(limits.pull_grace - (now - pull_failing_since).total_seconds())
+    return max(0.0, min(deadlines)) if deadlines else None
+
+
+def worker_info(pod: Pod) -> WorkerInfo:
+    """The pod as GetWorkerStatus reports it."""
+    outcome = terminal_outcome(pod)
+    waiting = waiting_reason(pod)
+    unschedulable = unschedulable_message(pod)
+    if outcome is not None:
+        error = outcome.failure_text
+    elif waiting is not None and waiting[0] in FAIL_FAST_REASONS | GRACE_REASONS:
+        error = ": ".join(part for part in waiting if part)
+    elif unschedulable is not None:
+        error = f"{UNSCHEDULABLE}: {unschedulable}"
+    else:
+        error = ""
+    return WorkerInfo(
+        name=pod_name(pod),
+        phase=worker_phase(pod),
+        labels=dict(_get(pod, "metadata", "labels") or {}),
+        created_at=parse_time(_get(pod, "metadata", "creationTimestamp")),
+        started_at=parse_time(_get(pod, "status", "startTime")),
+        completed_at=outcome.finished_at if outcome else None,
+        node_name=str(_get(pod, "spec", "nodeName") or ""),
+        pod_ip=str(_get(pod, "status", "podIP") or ""),
+        error_message=error,
+    )

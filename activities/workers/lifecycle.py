@@ -1,0 +1,38 @@
+"""The worker activities: create, await and delete one worker through the runtime.
+
+RuntimeFailure becomes ApplicationError here, with non_retryable chosen on purpose:
+transient infrastructure errors are retried by the activity RetryPolicy (never a stage
+attempt), permanent ones fail the shard at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import activity
+
+from activities.runtimes.boundary import heartbeating, runtime_boundary
+from activities.runtimes.protocol import WorkerRuntime
+from workflows.workers.calls import AWAIT_WORKER, CREATE_WORKER, DELETE_WORKER
+from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
+
+
+class WorkerActivities:
+    def __init__(self, runtime: WorkerRuntime) -> None:
+        self.runtime = runtime
+
+    @activity.defn(name=CREATE_WORKER)
+    async def create_worker(self, spec: WorkerSpec) -> WorkerInfo:
+        return await runtime_boundary(self.runtime.create(spec))
+
+    @activity.defn(name=AWAIT_WORKER)
+    async def await_worker(self, spec: WorkerSpec) -> WorkerOutcome:
+        return await heartbeating(runtime_boundary(self.runtime.wait(spec)))
+
+    @activity.defn(name=DELETE_WORKER)
+    async def delete_worker(self, name: str) -> None:
+        await runtime_boundary(self.runtime.delete(name))
+
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
+        return [self.create_worker, self.await_worker, self.delete_worker]

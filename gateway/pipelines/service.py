@@ -1,0 +1,170 @@
+"""OttoscalerService's pipeline RPCs: a thin adapter from proto to PipelineWorkflow.
+
+One workflow id per pipeline (`pipeline-<pipeline_id>`): a running pipeline is attached
+to, never started twice; a pipeline whose last run closed starts a new run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.errors import FailedPrecondition, NotFound
+from gateway.pipelines.stream import follow, snapshot_page
+from gateway.pipelines.wire import (
+    event_to_wire,
+    pipeline_from_wire,
+    snapshot_to_wire,
+    stage_to_wire,
+)
+from gateway.settings import RuntimeKind, Settings
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.base.checks import Limits, SpecError, check_label_value
+from workflows.pipeline import visibility
+from workflows.pipeline.inputs import PipelineInput
+from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
+from workflows.pipeline.validation import validate_pipeline
+from workflows.pipeline.workflow import INPUT_QUERY, PipelineWorkflow
+from workflows.workers.naming import pipeline_workflow_id
+
+log = logging.getLogger(__name__)
+Handle = WorkflowHandle[Any, Any]
+
+
+class PipelineService:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.limits = Limits(max_workers_per_stage=settings.max_workers_per_task)
+        # False once Temporal said the Otto* search attributes are not registered.
+        self._search_attributes = True
+
+    def validate(self, spec: PipelineSpec) -> None:
+        validate_pipeline(spec, self.limits)
+        if self.settings.ottoscaler_runtime is RuntimeKind.LOCAL:
+            for index, stage in enumerate(spec.stages):
+                if not stage.command:
+                    raise SpecError(f"stages[{index}].command", "is required on the local runtime")
+
+    async def execute(self, request: pb.PipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
+        spec = pipeline_from_wire(request)
+        self.validate(spec)
+        handle = await self._start(PipelineInput(spec=spec, limits=self.limits))
+        async for event in follow(handle, 0, self.settings.progress_poll_seconds):
+            yield event_to_wire(spec.pipeline_id, event)
+
+    async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
+        handle = await self._existing(request.pipeline_id)
+        page = await snapshot_page(handle)
+        return snapshot_to_wire(page.snapshot, handle.run_id or "", datetime.now(UTC))
+
+    async def watch(self, request: pb.PipelineRef) -> AsyncIterator[pb.PipelineProgress]:
+        """The snapshot first (the pipeline, then each stage), then live transitions."""
+        handle = await self._existing(request.pipeline_id)
+        snap = (await snapshot_page(handle)).snapshot
+        now = datetime.now(UTC)
+        yield event_to_wire(
+            snap.pipeline_id,
+            ProgressEvent(
+                version=snap.version,
+                timestamp=now,
+                status=snap.status,
+                message=f"snapshot: {snap.progress_percentage}% of stages finished",
+                progress_percentage=snap.progress_percentage,
+                started_at=snap.started_at,
+                completed_at=snap.completed_at,
+                error_message=snap.error_message,
+            ),
+        )
+        for stage in snap.stages:
+            yield stage_to_wire(snap.pipeline_id, stage, snap.version, now)
+        if snap.status.finished:
+            return
+        async for event in follow(handle, snap.version, self.settings.progress_poll_seconds):
+            yield event_to_wire(snap.pipeline_id, event)
+
+    async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
+        handle = await self._existing(request.pipeline_id)
+        description = await handle.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            state = description.status.name.lower() if description.status else "closed"
+            return pb.CancelPipelineResponse(
+                accepted=False, message=f"pipeline {request.pipeline_id} is already {state}"
+            )
+        await handle.cancel(reason=request.reason or "requested by CancelPipeline")
+        return pb.CancelPipelineResponse(
+            accepted=True,
+            message=f"pipeline {request.pipeline_id}: cancelling, its workers are being deleted",
+        )
+
+    async def retry(self, request: pb.RetryPipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
+        """A new run that reuses the stages the last run completed."""
+        handle = await self._existing(request.pipeline_id)
+        description = await handle.describe()
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            raise FailedPrecondition(
+                f"pipeline_id: pipeline {request.pipeline_id} is still running; "
+                "watch it with WatchPipeline or cancel it first"
+            )
+        last: PipelineInput = await handle.query(INPUT_QUERY, result_type=PipelineInput)
+        snap = (await snapshot_page(handle)).snapshot
+        if snap.status is StageStatus.COMPLETED:
+            raise FailedPrecondition(
+                f"pipeline_id: pipeline {request.pipeline_id} completed; nothing to retry"
+            )
+        reuse = tuple(s.stage_id for s in snap.stages if s.status is StageStatus.COMPLETED)
+        spec = last.spec.model_copy(
+            update={"triggered_by": request.triggered_by or last.spec.triggered_by}
+        )
+        new_run = await self._start(
+            PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
+        )
+        async for event in follow(new_run, 0, self.settings.progress_poll_seconds):
+            yield event_to_wire(spec.pipeline_id, event)
+
+    async def _existing(self, pipeline_id: str) -> Handle:
+        """The latest run of a pipeline, or NOT_FOUND naming the id."""
+        check_label_value("pipeline_id", pipeline_id)
+        handle = self.client.get_workflow_handle(pipeline_workflow_id(pipeline_id))
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"pipeline_id: no pipeline {pipeline_id!r}") from err
+            raise
+        return self.client.get_workflow_handle(description.id, run_id=description.run_id)
+
+    async def _start(self, inp: PipelineInput) -> Handle:
+        spec = inp.spec
+        options: dict[str, Any] = {
+            "id": pipeline_workflow_id(spec.pipeline_id),
+            "task_queue": self.settings.temporal_task_queue,
+            # A running pipeline is attached to, never started twice.
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            "static_summary": f"{spec.name} · {spec.repository}@{spec.commit_sha[:12]}",
+        }
+        if self._search_attributes:
+            try:
+                return await self.client.start_workflow(
+                    PipelineWorkflow.run,
+                    inp,
+                    search_attributes=visibility.initial_attributes(spec),
+                    **options,
+                )
+            except RPCError as err:
+                if err.status is not RPCStatusCode.INVALID_ARGUMENT:
+                    raise
+                log.warning(
+                    "Temporal refused the Otto* search attributes (%s); starting pipelines "
+                    "without them. Register them as docs/deploy.md shows.",
+                    err.message,
+                )
+                self._search_attributes = False
+        return await self.client.start_workflow(PipelineWorkflow.run, inp, **options)

@@ -1,0 +1,68 @@
+"""The gRPC server: our services plus health checking and reflection, errors mapped once.
+
+Every call goes through the interceptors in this order: metrics (so rejected calls count
+too), the bearer token when one is set (so unauthenticated calls never reach a handler),
+then the error mapping.
+"""
+
+from __future__ import annotations
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.server.auth import BearerAuthInterceptor
+from gateway.server.errors import ErrorInterceptor
+from gateway.server.metrics import Metrics, MetricsInterceptor
+from gateway.server.servicer import OttoscalerServicer
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+
+SERVICE_NAMES = [pb.DESCRIPTOR.services_by_name["OttoscalerService"].full_name]
+AGENT_LOGS_SERVICE = pb.DESCRIPTOR.services_by_name["LogStreamingService"].full_name
+
+
+async def create_server(
+    servicer: OttoscalerServicer,
+    host: str,
+    port: int,
+    agent_logs: pb_grpc.LogStreamingServiceServicer | None = None,
+    auth_token: str | None = None,
+    metrics: Metrics | None = None,
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[aio.Server, int]:
+    """Starts the server and returns it with the bound port (port 0 picks a free one).
+
+    auth_token: the bearer token every call but health and reflection must carry; None or
+    empty: no check. metrics: where calls are counted; None: nowhere. credentials: TLS
+    (gateway/server/tls.py); None: plaintext.
+    """
+    interceptors: list[aio.ServerInterceptor] = []
+    if metrics is not None:
+        interceptors.append(MetricsInterceptor(metrics))
+    if auth_token:
+        interceptors.append(BearerAuthInterceptor(auth_token))
+    interceptors.append(ErrorInterceptor())
+    server = aio.server(interceptors=interceptors)
+    pb_grpc.add_OttoscalerServiceServicer_to_server(servicer, server)
+    names = list(SERVICE_NAMES)
+    if agent_logs is not None:
+        pb_grpc.add_LogStreamingServiceServicer_to_server(agent_logs, server)
+        names.append(AGENT_LOGS_SERVICE)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    address = f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, bound

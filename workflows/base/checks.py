@@ -1,0 +1,53 @@
+"""Field checks every request shares: each problem names the field and the limit.
+
+The gateway runs them before anything starts (INVALID_ARGUMENT); workflows run them
+again, since anyone with a Temporal client can start one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+# A Kubernetes label value: ids end up in pod labels.
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_MAX_LABEL_VALUE = 63
+
+
+class Limits(BaseModel):
+    max_workers_per_stage: int = 50
+    max_stages: int = 1000
+    max_map_entries: int = 256
+    max_map_value_bytes: int = 32 * 1024
+
+
+class SpecError(ValueError):
+    """A request field is invalid. str() is 'field: problem'."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def check_label_value(field: str, value: str) -> None:
+    if not value:
+        raise SpecError(field, "is required")
+    if len(value) > _MAX_LABEL_VALUE or not _LABEL_VALUE.match(value):
+        raise SpecError(
+            field,
+            f"{value!r} must be at most {_MAX_LABEL_VALUE} characters of letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit",
+        )
+
+
+def check_map(field: str, values: Mapping[str, str], limits: Limits) -> None:
+    if len(values) > limits.max_map_entries:
+        raise SpecError(field, f"has {len(values)} entries, at most {limits.max_map_entries}")
+    for key, value in values.items():
+        if not key:
+            raise SpecError(field, "has an empty key")
+        if len(value.encode()) > limits.max_map_value_bytes:
+            raise SpecError(f"{field}[{key!r}]", f"is over {limits.max_map_value_bytes} bytes")

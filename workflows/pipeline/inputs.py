@@ -1,0 +1,44 @@
+"""Inputs and results of the workflows, and the signal a stage sends its pipeline."""
+
+from __future__ import annotations
+
+from workflows.base.checks import Limits
+from workflows.base.model import Frozen
+from workflows.pipeline.models import PipelineSpec, StageMetrics, StageSpec, StageStatus
+
+
+class PipelineInput(Frozen):
+    spec: PipelineSpec
+    limits: Limits = Limits()
+    # Stages the previous run completed (RetryPipeline): reported COMPLETED, not run again.
+    reuse_completed: tuple[str, ...] = ()
+
+
+class StageInput(Frozen):
+    pipeline_id: str
+    repository: str
+    commit_sha: str
+    # The pipeline run that owns the stage's workers (names and the run label derive from it).
+    run: str
+    stage: StageSpec
+
+
+class StageReport(Frozen):
+    """Sent by a stage to its pipeline when an attempt starts or a retry is scheduled."""
+
+    stage_id: str
+    status: StageStatus
+    attempt: int
+    max_attempts: int
+    worker_pod_names: tuple[str, ...]
+    message: str
+    error_message: str = ""
+
+
+class StageResult(Frozen):
+    status: StageStatus
+    attempt: int
+    worker_pod_names: tuple[str, ...]
+    message: str
+    error_message: str = ""
+    metrics: StageMetrics = StageMetrics()

@@ -1,0 +1,129 @@
+"""The pipeline vocabulary every layer shares: specs in, state and progress out.
+
+Pydantic models only (the pydantic data converter carries them through Temporal);
+protobuf never crosses into workflows. Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from workflows.base.model import Frozen
+
+
+class StageStatus(StrEnum):
+    """Mirrors the wire enum StageStatus; the gateway maps one onto the other by name."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+    RETRYING = "RETRYING"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset(
+    {StageStatus.COMPLETED, StageStatus.FAILED, StageStatus.CANCELLED, StageStatus.SKIPPED}
+)
+
+
+class RetrySpec(Frozen):
+    """max_attempts counts every run, the first included; 0 and 1 both mean no retry."""
+
+    max_attempts: int = 1
+    retry_delay_seconds: int = 0
+    retryable_failures: tuple[str, ...] = ()
+
+
+class StageSpec(Frozen):
+    stage_id: str
+    type: str = "custom"
+    name: str = ""
+    worker_count: int = 1
+    depends_on: tuple[str, ...] = ()
+    config: dict[str, str] = Field(default_factory=dict)
+    image: str = ""
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    timeout_seconds: int = 0
+    retry: RetrySpec = RetrySpec()
+
+    @property
+    def attempts_allowed(self) -> int:
+        return max(1, self.retry.max_attempts)
+
+
+class PipelineSpec(Frozen):
+    pipeline_id: str
+    name: str = ""
+    stages: tuple[StageSpec, ...]
+    repository: str = ""
+    commit_sha: str = ""
+    triggered_by: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class StageMetrics(Frozen):
+    duration_seconds: int = 0
+    successful_workers: int = 0
+    failed_workers: int = 0
+    total_workers: int = 0
+
+
+class StageState(Frozen):
+    """The latest known state of one stage, as the progress query reports it."""
+
+    stage_id: str
+    status: StageStatus = StageStatus.PENDING
+    message: str = ""
+    attempt: int = 0
+    max_attempts: int = 1
+    worker_pod_names: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+    metrics: StageMetrics = StageMetrics()
+
+
+class ProgressEvent(Frozen):
+    """One transition, pipeline-level when stage_id is empty. version counts from 1."""
+
+    version: int
+    timestamp: datetime
+    stage_id: str = ""
+    status: StageStatus
+    message: str = ""
+    worker_pod_names: tuple[str, ...] = ()
+    progress_percentage: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+    metrics: StageMetrics | None = None
+
+
+class PipelineSnapshot(Frozen):
+    """The full state of a pipeline run: what GetPipeline answers."""
+
+    pipeline_id: str
+    status: StageStatus
+    stages: tuple[StageState, ...]
+    progress_percentage: int
+    version: int
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+
+
+class ProgressPage(Frozen):
+    """The answer to the progress query: every event after the caller's version, in order."""
+
+    snapshot: PipelineSnapshot
+    events: tuple[ProgressEvent, ...]

@@ -1,0 +1,90 @@
+"""Pure decisions about a stage's shards: their WorkerSpec, and which failures to retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from workflows.pipeline.models import StageSpec
+from workflows.workers.naming import stage_worker_name
+from workflows.workers.spec import (
+    MANAGED_BY,
+    Labels,
+    WorkerOutcome,
+    WorkerSpec,
+    env_from_config,
+    pending_timeout,
+)
+
+
+class StageContext:
+    """What a stage's shards share: the pipeline identity and the run that owns them."""
+
+    def __init__(
+        self, pipeline_id: str, repository: str, commit_sha: str, run: str, stage: StageSpec
+    ) -> None:
+        self.pipeline_id = pipeline_id
+        self.repository = repository
+        self.commit_sha = commit_sha
+        self.run = run
+        self.stage = stage
+
+    def worker_name(self, shard: int, attempt: int) -> str:
+        return stage_worker_name(self.pipeline_id, self.stage.stage_id, shard, attempt, self.run)
+
+    def worker_spec(self, shard: int, attempt: int) -> WorkerSpec:
+        stage = self.stage
+        env = env_from_config(stage.config)
+        env.update(
+            OTTO_TASK_ID=self.pipeline_id,
+            OTTO_PIPELINE_ID=self.pipeline_id,
+            OTTO_STAGE_ID=stage.stage_id,
+            OTTO_WORKER_INDEX=str(shard),
+            OTTO_WORKER_COUNT=str(stage.worker_count),
+            OTTO_ATTEMPT=str(attempt),
+            OTTO_REPOSITORY=self.repository,
+            OTTO_COMMIT_SHA=self.commit_sha,
+        )
+        return WorkerSpec(
+            name=self.worker_name(shard, attempt),
+            labels={
+                Labels.MANAGED_BY: MANAGED_BY,
+                Labels.TASK_ID: self.pipeline_id,
+                Labels.PIPELINE_ID: self.pipeline_id,
+                Labels.STAGE_ID: stage.stage_id,
+                Labels.STAGE_TYPE: stage.type or "custom",
+                Labels.RUN_ID: self.run,
+                Labels.SHARD: str(shard),
+                Labels.ATTEMPT: str(attempt),
+            },
+            env=env,
+            image=stage.image,
+            command=stage.command,
+            args=stage.args,
+            config=dict(stage.config),
+            attempt=attempt,
+            timeout_seconds=stage.timeout_seconds,
+            pending_timeout_seconds=pending_timeout(stage.config),
+            summary=self.summary(shard, attempt),
+        )
+
+    def summary(self, shard: int, attempt: int) -> str:
+        """What the Web UI shows for the shard's activities: 'build · shard 2/3 · attempt 2'."""
+        stage = self.stage
+        return (
+            f"{stage.stage_id} · shard {shard + 1}/{stage.worker_count}"
+            f" · attempt {attempt}/{stage.attempts_allowed}"
+        )
+
+
+def failure_labels(outcome: WorkerOutcome) -> set[str]:
+    """The names a retryable_failures entry may use for this failure."""
+    labels = {outcome.reason}
+    if outcome.exit_code not in (None, 0):
+        labels.add(f"ExitCode:{outcome.exit_code}")
+    return labels
+
+
+def is_retryable(outcome: WorkerOutcome, retryable_failures: Iterable[str]) -> bool:
+    """An empty list retries every failure; otherwise the reason or ExitCode:N must match."""
+    patterns = set(retryable_failures)
+    return not patterns or bool(patterns & failure_labels(outcome))

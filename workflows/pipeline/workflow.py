@@ -1,0 +1,196 @@
+"""PipelineWorkflow: validates the spec, then runs each stage as soon as its own
+dependencies have completed (a true DAG, not level by level).
+
+Each stage is a StageWorkflow child. A failed stage marks everything downstream of it
+SKIPPED while independent branches run on, unless the pipeline's metadata says
+`fail_fast=true`: then running stages are cancelled. Cancelling the pipeline cancels
+every running stage (each deletes its workers) and ends every other stage CANCELLED.
+The `progress` query returns the snapshot and the transitions after a given version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.base.checks import SpecError
+    from workflows.pipeline import visibility
+    from workflows.pipeline.dag import Graph, downstream, ready_stages
+    from workflows.pipeline.inputs import PipelineInput, StageInput, StageReport, StageResult
+    from workflows.pipeline.models import (
+        PipelineSnapshot,
+        ProgressPage,
+        StageSpec,
+        StageState,
+        StageStatus,
+    )
+    from workflows.pipeline.progress import PipelineProgress
+    from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow
+    from workflows.pipeline.validation import validate_pipeline
+    from workflows.workers.naming import stage_workflow_id
+
+PROGRESS_QUERY = "progress"
+INPUT_QUERY = "input"
+FAIL_FAST_KEY = "fail_fast"
+
+
+@workflow.defn
+class PipelineWorkflow:
+    @workflow.init
+    def __init__(self, inp: PipelineInput) -> None:
+        self._input = inp
+        self._progress = PipelineProgress(
+            inp.spec.pipeline_id,
+            [
+                StageState(stage_id=s.stage_id, max_attempts=s.attempts_allowed)
+                for s in inp.spec.stages
+            ],
+        )
+        self._running: dict[str, asyncio.Task[StageResult]] = {}
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self, after_version: int) -> ProgressPage:
+        return self._progress.page(after_version)
+
+    @workflow.query(name=INPUT_QUERY)
+    def input(self) -> PipelineInput:
+        return self._input
+
+    @workflow.signal(name=STAGE_REPORT_SIGNAL)
+    def stage_report(self, report: StageReport) -> None:
+        if self._progress.stages[report.stage_id].status.finished:
+            return  # a late report must not reopen a finished stage
+        self._update_stage(
+            report.stage_id,
+            status=report.status,
+            attempt=report.attempt,
+            max_attempts=report.max_attempts,
+            worker_pod_names=report.worker_pod_names,
+            message=report.message,
+            error_message=report.error_message,
+        )
+
+    @workflow.run
+    async def run(self, inp: PipelineInput) -> PipelineSnapshot:
+        spec = inp.spec
+        try:
+            validate_pipeline(spec, inp.limits)
+        except SpecError as err:
+            raise ApplicationError(str(err), type="InvalidPipeline", non_retryable=True) from err
+        self._update_pipeline(StageStatus.RUNNING, f"pipeline started: {len(spec.stages)} stages")
+        for stage_id in inp.reuse_completed:
+            if stage_id in self._progress.stages:
+                self._update_stage(
+                    stage_id, status=StageStatus.COMPLETED, message="reused from the previous run"
+                )
+        graph = {s.stage_id: s.depends_on for s in spec.stages}
+        try:
+            await self._run_dag(graph)
+        except asyncio.CancelledError:
+            reason = workflow.cancellation_reason() or "cancelled"
+            await self._cancel_unfinished(f"cancelled: {reason}")
+            self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled: {reason}")
+            raise
+        return self._finish_pipeline()
+
+    async def _run_dag(self, graph: Graph) -> None:
+        specs = {s.stage_id: s for s in self._input.spec.stages}
+        running = self._running
+        while True:
+            for stage_id in ready_stages(graph, self._progress.stage_status()):
+                self._update_stage(stage_id, status=StageStatus.RUNNING, message="starting")
+                running[stage_id] = asyncio.create_task(self._run_stage(specs[stage_id]))
+            if not running:
+                return
+            await workflow.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            for stage_id in [sid for sid, task in running.items() if task.done()]:
+                result = running.pop(stage_id).result()
+                self._finish_stage(graph, stage_id, result)
+                if result.status is StageStatus.FAILED and self._fail_fast:
+                    await self._cancel_unfinished(f"cancelled: fail_fast after {stage_id} failed")
+                    return
+
+    @property
+    def _fail_fast(self) -> bool:
+        return self._input.spec.metadata.get(FAIL_FAST_KEY, "").lower() == "true"
+
+    async def _run_stage(self, stage: StageSpec) -> StageResult:
+        spec = self._input.spec
+        inp = StageInput(
+            pipeline_id=spec.pipeline_id,
+            repository=spec.repository,
+            commit_sha=spec.commit_sha,
+            run=workflow.info().run_id,
+            stage=stage,
+        )
+        try:
+            return await workflow.execute_child_workflow(
+                StageWorkflow.run,
+                inp,
+                id=stage_workflow_id(spec.pipeline_id, stage.stage_id, inp.run),
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"stage {inp.stage.stage_id} ({inp.stage.type})",
+            )
+        except ChildWorkflowError as err:
+            if isinstance(err.cause, asyncio.CancelledError):
+                raise
+            return StageResult(
+                status=StageStatus.FAILED,
+                attempt=self._progress.stages[inp.stage.stage_id].attempt,
+                worker_pod_names=(),
+                message="the stage workflow failed",
+                error_message=str(err.cause or err),
+            )
+
+    async def _cancel_unfinished(self, message: str) -> None:
+        """Cancels running stages (they delete their workers) and closes every other one."""
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._running.clear()
+        for stage_id, state in self._progress.stages.items():
+            if not state.status.finished:
+                self._update_stage(stage_id, status=StageStatus.CANCELLED, message=message)
+
+    def _finish_stage(self, graph: Graph, stage_id: str, result: StageResult) -> None:
+        self._update_stage(
+            stage_id,
+            status=result.status,
+            attempt=result.attempt,
+            worker_pod_names=result.worker_pod_names,
+            message=result.message,
+            error_message=result.error_message,
+            metrics=result.metrics,
+        )
+        if result.status is not StageStatus.FAILED:
+            return
+        if not self._progress.error_message:
+            self._progress.error_message = f"stage {stage_id}: {result.error_message}"
+        for skipped in downstream(graph, stage_id):
+            if self._progress.stages[skipped].status is StageStatus.PENDING:
+                self._update_stage(
+                    skipped,
+                    status=StageStatus.SKIPPED,
+                    message=f"skipped: upstream stage {stage_id} failed",
+                )
+
+    def _finish_pipeline(self) -> PipelineSnapshot:
+        statuses = self._progress.stage_status().values()
+        done = sum(1 for s in statuses if s is StageStatus.COMPLETED)
+        status = StageStatus.COMPLETED if done == len(statuses) else StageStatus.FAILED
+        self._update_pipeline(
+            status, f"pipeline {status.value.lower()}: {done}/{len(statuses)} stages completed"
+        )
+        return self._progress.snapshot()
+
+    def _update_stage(self, stage_id: str, **changes: Any) -> None:
+        self._progress.update_stage(workflow.now(), stage_id, **changes)
+        workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
+
+    def _update_pipeline(self, status: StageStatus, message: str) -> None:
+        self._progress.update_pipeline(workflow.now(), status, message)
+        visibility.publish_status(status)

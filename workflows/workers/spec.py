@@ -1,0 +1,103 @@
+"""What a workflow asks a runtime for (WorkerSpec) and what it hears back (WorkerOutcome).
+
+These are the activities' inputs and results: workflows build them, activities/ and
+the runtimes consume them. A "worker" is one pod (kubernetes), one process (local) or
+one scripted timer (mock).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from workflows.base.model import Frozen
+
+MANAGED_BY = "ottoscaler"
+DEFAULT_PENDING_TIMEOUT_SECONDS = 300
+
+
+class Labels:
+    """Label keys of CONTRACT.md plus our own run label (which run created the worker)."""
+
+    MANAGED_BY = "managed-by"
+    TASK_ID = "task-id"
+    PIPELINE_ID = "pipeline-id"
+    STAGE_ID = "stage-id"
+    STAGE_TYPE = "stage-type"
+    RUN_ID = "ottoscaler.io/run"
+    SHARD = "ottoscaler.io/shard"
+    ATTEMPT = "ottoscaler.io/attempt"
+
+
+class WorkerSpec(Frozen):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    image: str = ""
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    # Stage config: mock.* drives the mock runtime, ottoscaler.* holds runtime options.
+    config: dict[str, str] = Field(default_factory=dict)
+    attempt: int = 1
+    timeout_seconds: int = 0
+    pending_timeout_seconds: int = DEFAULT_PENDING_TIMEOUT_SECONDS
+    summary: str = ""
+
+
+class WorkerPhase(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WorkerOutcome(Frozen):
+    """How a worker ended. reason is empty on success, else e.g. Error, OOMKilled."""
+
+    name: str
+    succeeded: bool
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def failure_text(self) -> str:
+        if self.succeeded:
+            return ""
+        detail = f" (exit {self.exit_code})" if self.exit_code not in (None, 0) else ""
+        extra = f": {self.message}" if self.message else ""
+        return f"{self.reason}{detail}{extra}"
+
+
+class WorkerInfo(Frozen):
+    """A worker as the runtime sees it now; GetWorkerStatus reports these."""
+
+    name: str
+    phase: WorkerPhase
+    labels: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    node_name: str = ""
+    pod_ip: str = ""
+    error_message: str = ""
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PENDING_TIMEOUT_KEY = "ottoscaler.pending_timeout_seconds"
+
+
+def env_from_config(config: Mapping[str, str]) -> dict[str, str]:
+    """Config keys that look like environment variable names become environment variables."""
+    return {key: value for key, value in config.items() if ENV_NAME.match(key)}
+
+
+def pending_timeout(config: Mapping[str, str]) -> int:
+    raw = config.get(PENDING_TIMEOUT_KEY, "")
+    return int(raw) if raw.isdigit() else DEFAULT_PENDING_TIMEOUT_SECONDS
