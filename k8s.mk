@@ -13,6 +13,8 @@
 # caches and never touches a cluster; k8s-clean is the one that deletes a cluster.
 # Every kubectl call names the kind context, so no other cluster is ever touched.
 
+# The folder of this file, so the targets work with `make -f path/to/k8s.mk` from anywhere.
+K8S_TOOLS := $(dir $(lastword $(MAKEFILE_LIST)))tools
 K8S_PYTHON ?= $(firstword $(wildcard .venv/bin/python) python3)
 # The tag k8s/overlays/kind deploys.
 K8S_IMAGE := ottoscaler:dev
@@ -36,7 +38,7 @@ k8s_need_engine = docker info >/dev/null 2>&1 || { \
 
 # Shell variables name, cluster, context and ns for USER; stops the recipe if the name
 # cannot become a DNS-1123 label (tools/romanize.py says why).
-k8s_names = name="$$($(K8S_PYTHON) -m tools.romanize "$$USER")" || exit 2; \
+k8s_names = name="$$($(K8S_PYTHON) $(K8S_TOOLS)/romanize.py "$$USER")" || exit 2; \
 	cluster="ottoscaler-$$name"; context="kind-$$cluster"; ns="$$name-dev"; \
 	kubectl="kubectl --context $$context --namespace $$ns"
 
