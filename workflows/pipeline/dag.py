@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from graphlib import CycleError, TopologicalSorter
 
 from workflows.pipeline.models import StageStatus
 
@@ -21,43 +22,35 @@ def ready_stages(graph: Graph, status: Mapping[str, StageStatus]) -> list[str]:
 
 def downstream(graph: Graph, stage: str) -> list[str]:
     """Every stage that depends on `stage`, directly or not, in graph order."""
-    cut = {stage}
-    changed = True
-    while changed:
-        changed = False
-        for candidate, deps in graph.items():
-            if candidate not in cut and any(dep in cut for dep in deps):
-                cut.add(candidate)
-                changed = True
+    dependents: dict[str, list[str]] = {}
+    for candidate, deps in graph.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(candidate)
+    cut: set[str] = set()
+    todo = [stage]
+    while todo:
+        for dependent in dependents.get(todo.pop(), ()):
+            if dependent not in cut:
+                cut.add(dependent)
+                todo.append(dependent)
     return [s for s in graph if s in cut and s != stage]
 
 
 def find_cycle(graph: Graph) -> list[str]:
     """A dependency cycle as [a, b, ..., a] (a depends on b ...), or [] when acyclic.
 
-    Iterative depth-first search, so a 1,000-stage chain does not hit the recursion limit.
+    The cycle starts at its stage that comes first in the graph, so the message names
+    the same stage whichever way graphlib walked.
     """
-    done: set[str] = set()
-    for root in graph:
-        if root in done:
-            continue
-        path: list[str] = []
-        on_path: set[str] = set()
-        stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph[root]))]
-        path.append(root)
-        on_path.add(root)
-        while stack:
-            node, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                stack.pop()
-                path.pop()
-                on_path.discard(node)
-                done.add(node)
-            elif dep in on_path:
-                return [*path[path.index(dep) :], dep]
-            elif dep not in done and dep in graph:
-                stack.append((dep, iter(graph[dep])))
-                path.append(dep)
-                on_path.add(dep)
+    known = {stage: [dep for dep in deps if dep in graph] for stage, deps in graph.items()}
+    try:
+        TopologicalSorter(known).prepare()
+    except CycleError as err:
+        # graphlib lists each node before the nodes that depend on it: reversed, each
+        # stage is followed by the one it depends on.
+        ring: list[str] = list(reversed(err.args[1]))[:-1]
+        order = {stage: index for index, stage in enumerate(graph)}
+        first = min(range(len(ring)), key=lambda i: order[ring[i]])
+        ring = ring[first:] + ring[:first]
+        return [*ring, ring[0]]
     return []

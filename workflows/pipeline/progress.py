@@ -8,7 +8,6 @@ once and in order by asking for the events after the last version it has sent.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from workflows.pipeline.models import (
     FINISHED,
@@ -46,20 +45,115 @@ class PipelineProgress:
     def stage_status(self) -> dict[str, StageStatus]:
         return {sid: s.status for sid, s in self.stages.items()}
 
-    def update_stage(self, now: datetime, stage_id: str, **changes: Any) -> StageState:
-        """Applies changes to one stage and logs the transition."""
-        state = self.stages[stage_id].model_copy(update=changes)
-        if state.status is StageStatus.RUNNING and state.started_at is None:
-            state = state.model_copy(update={"started_at": now})
-        if state.status in FINISHED and state.completed_at is None:
-            state = state.model_copy(update={"completed_at": now})
-            duration = _seconds(state.started_at, now)
-            state = state.model_copy(
-                update={"metrics": state.metrics.model_copy(update={"duration_seconds": duration})}
+    # Stage transitions: one named method each, so every change the workflow makes to a
+    # stage is spelt out and type-checked.
+
+    def stage_scheduled(self, now: datetime, stage_id: str) -> None:
+        self._move(now, stage_id, StageStatus.RUNNING, "starting")
+
+    def stage_reused(self, now: datetime, stage_id: str) -> None:
+        self._move(now, stage_id, StageStatus.COMPLETED, "reused from the previous run")
+
+    def attempt_started(
+        self, now: datetime, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
+    ) -> None:
+        max_attempts = self.stages[stage_id].max_attempts
+        self._move(
+            now,
+            stage_id,
+            StageStatus.RUNNING,
+            f"attempt {attempt}/{max_attempts}",
+            attempt=attempt,
+            worker_pod_names=worker_pod_names,
+            error_message="",
+        )
+
+    def retry_scheduled(
+        self, now: datetime, stage_id: str, next_attempt: int, delay_seconds: int, error: str
+    ) -> None:
+        max_attempts = self.stages[stage_id].max_attempts
+        self._move(
+            now,
+            stage_id,
+            StageStatus.RETRYING,
+            f"attempt {next_attempt}/{max_attempts} in {delay_seconds}s",
+            error_message=error,
+        )
+
+    def stage_ended(
+        self,
+        now: datetime,
+        stage_id: str,
+        status: StageStatus,
+        message: str,
+        *,
+        attempt: int,
+        worker_pod_names: tuple[str, ...],
+        error_message: str,
+        metrics: StageMetrics,
+    ) -> None:
+        """A stage's own end: COMPLETED or FAILED after its attempts."""
+        self._move(
+            now,
+            stage_id,
+            status,
+            message,
+            attempt=attempt,
+            worker_pod_names=worker_pod_names,
+            error_message=error_message,
+            metrics=metrics,
+        )
+
+    def stage_skipped(self, now: datetime, stage_id: str, message: str) -> None:
+        self._move(now, stage_id, StageStatus.SKIPPED, message)
+
+    def stage_cancelled(self, now: datetime, stage_id: str, message: str) -> None:
+        self._move(now, stage_id, StageStatus.CANCELLED, message)
+
+    def _move(
+        self,
+        now: datetime,
+        stage_id: str,
+        status: StageStatus,
+        message: str,
+        *,
+        attempt: int | None = None,
+        worker_pod_names: tuple[str, ...] | None = None,
+        error_message: str | None = None,
+        metrics: StageMetrics | None = None,
+    ) -> None:
+        """Sets the stage's new state (times stamped on entering RUNNING and on finishing)
+        and logs the transition. Fields left None keep their value."""
+        old = self.stages[stage_id]
+        started_at = old.started_at
+        if status is StageStatus.RUNNING and started_at is None:
+            started_at = now
+        completed_at = old.completed_at
+        metrics = metrics or old.metrics
+        if status in FINISHED and completed_at is None:
+            completed_at = now
+            metrics = StageMetrics(
+                duration_seconds=_seconds(started_at, now),
+                successful_workers=metrics.successful_workers,
+                failed_workers=metrics.failed_workers,
+                total_workers=metrics.total_workers,
             )
+        state = StageState(
+            stage_id=stage_id,
+            status=status,
+            message=message,
+            attempt=old.attempt if attempt is None else attempt,
+            max_attempts=old.max_attempts,
+            worker_pod_names=(
+                old.worker_pod_names if worker_pod_names is None else worker_pod_names
+            ),
+            started_at=started_at,
+            completed_at=completed_at,
+            error_message=old.error_message if error_message is None else error_message,
+            metrics=metrics,
+        )
         self.stages[stage_id] = state
         self.events.append(stage_event(state, self.version + 1, now, self.percentage))
-        return state
 
     def update_pipeline(
         self, now: datetime, status: StageStatus, message: str, error_message: str = ""
@@ -70,14 +164,18 @@ class PipelineProgress:
         if status in FINISHED:
             self.completed_at = now
         self.error_message = error_message or self.error_message
-        self._log(
-            now,
-            status=status,
-            message=message,
-            started_at=self.started_at,
-            completed_at=self.completed_at,
-            error_message=self.error_message,
-            metrics=self._pipeline_metrics(),
+        self.events.append(
+            ProgressEvent(
+                version=self.version + 1,
+                timestamp=now,
+                status=status,
+                message=message,
+                progress_percentage=self.percentage,
+                started_at=self.started_at,
+                completed_at=self.completed_at,
+                error_message=self.error_message,
+                metrics=self._pipeline_metrics(),
+            )
         )
 
     def _pipeline_metrics(self) -> StageMetrics:
@@ -87,16 +185,6 @@ class PipelineProgress:
             successful_workers=sum(s.metrics.successful_workers for s in stages),
             failed_workers=sum(s.metrics.failed_workers for s in stages),
             total_workers=sum(s.metrics.total_workers for s in stages),
-        )
-
-    def _log(self, now: datetime, **fields: Any) -> None:
-        self.events.append(
-            ProgressEvent(
-                version=self.version + 1,
-                timestamp=now,
-                progress_percentage=self.percentage,
-                **fields,
-            )
         )
 
     def snapshot(self) -> PipelineSnapshot:

@@ -11,7 +11,6 @@ The `progress` query returns the snapshot and the transitions after a given vers
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
@@ -50,6 +49,7 @@ class PipelineWorkflow:
                 for s in inp.spec.stages
             ],
         )
+        self._specs = {s.stage_id: s for s in inp.spec.stages}
         self._running: dict[str, asyncio.Task[StageResult]] = {}
 
     @workflow.query(name=PROGRESS_QUERY)
@@ -64,15 +64,17 @@ class PipelineWorkflow:
     def stage_report(self, report: StageReport) -> None:
         if self._progress.stages[report.stage_id].status.finished:
             return  # a late report must not reopen a finished stage
-        self._update_stage(
-            report.stage_id,
-            status=report.status,
-            attempt=report.attempt,
-            max_attempts=report.max_attempts,
-            worker_pod_names=report.worker_pod_names,
-            message=report.message,
-            error_message=report.error_message,
-        )
+        now = workflow.now()
+        if report.status is StageStatus.RETRYING:
+            delay = self._specs[report.stage_id].retry.retry_delay_seconds
+            self._progress.retry_scheduled(
+                now, report.stage_id, report.attempt + 1, delay, report.error_message
+            )
+        else:
+            self._progress.attempt_started(
+                now, report.stage_id, report.attempt, report.worker_pod_names
+            )
+        self._show_stages()
 
     @workflow.run
     async def run(self, inp: PipelineInput) -> PipelineSnapshot:
@@ -84,9 +86,8 @@ class PipelineWorkflow:
         self._update_pipeline(StageStatus.RUNNING, f"pipeline started: {len(spec.stages)} stages")
         for stage_id in inp.reuse_completed:
             if stage_id in self._progress.stages:
-                self._update_stage(
-                    stage_id, status=StageStatus.COMPLETED, message="reused from the previous run"
-                )
+                self._progress.stage_reused(workflow.now(), stage_id)
+                self._show_stages()
         graph = {s.stage_id: s.depends_on for s in spec.stages}
         try:
             await self._run_dag(graph)
@@ -98,12 +99,12 @@ class PipelineWorkflow:
         return self._finish_pipeline()
 
     async def _run_dag(self, graph: Graph) -> None:
-        specs = {s.stage_id: s for s in self._input.spec.stages}
         running = self._running
         while True:
             for stage_id in ready_stages(graph, self._progress.stage_status()):
-                self._update_stage(stage_id, status=StageStatus.RUNNING, message="starting")
-                running[stage_id] = asyncio.create_task(self._run_stage(specs[stage_id]))
+                self._progress.stage_scheduled(workflow.now(), stage_id)
+                self._show_stages()
+                running[stage_id] = asyncio.create_task(self._run_stage(self._specs[stage_id]))
             if not running:
                 return
             await workflow.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -154,28 +155,32 @@ class PipelineWorkflow:
         self._running.clear()
         for stage_id, state in self._progress.stages.items():
             if not state.status.finished:
-                self._update_stage(stage_id, status=StageStatus.CANCELLED, message=message)
+                self._progress.stage_cancelled(workflow.now(), stage_id, message)
+        self._show_stages()
 
     def _finish_stage(self, graph: Graph, stage_id: str, result: StageResult) -> None:
-        self._update_stage(
+        self._progress.stage_ended(
+            workflow.now(),
             stage_id,
-            status=result.status,
+            result.status,
+            result.message,
             attempt=result.attempt,
             worker_pod_names=result.worker_pod_names,
-            message=result.message,
             error_message=result.error_message,
             metrics=result.metrics,
         )
-        if result.status is not StageStatus.FAILED:
-            return
+        if result.status is StageStatus.FAILED:
+            self._skip_downstream(graph, stage_id, result.error_message)
+        self._show_stages()
+
+    def _skip_downstream(self, graph: Graph, stage_id: str, error: str) -> None:
+        now = workflow.now()
         if not self._progress.error_message:
-            self._progress.error_message = f"stage {stage_id}: {result.error_message}"
+            self._progress.error_message = f"stage {stage_id}: {error}"
         for skipped in downstream(graph, stage_id):
             if self._progress.stages[skipped].status is StageStatus.PENDING:
-                self._update_stage(
-                    skipped,
-                    status=StageStatus.SKIPPED,
-                    message=f"skipped: upstream stage {stage_id} failed",
+                self._progress.stage_skipped(
+                    now, skipped, f"skipped: upstream stage {stage_id} failed"
                 )
 
     def _finish_pipeline(self) -> PipelineSnapshot:
@@ -187,8 +192,7 @@ class PipelineWorkflow:
         )
         return self._progress.snapshot()
 
-    def _update_stage(self, stage_id: str, **changes: Any) -> None:
-        self._progress.update_stage(workflow.now(), stage_id, **changes)
+    def _show_stages(self) -> None:
         workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
 
     def _update_pipeline(self, status: StageStatus, message: str) -> None:

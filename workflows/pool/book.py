@@ -65,7 +65,7 @@ class PoolBook:
         self.workers[name] = PoolWorker(
             name=name, index=index, request_key=key, phase=phase, created_at=now
         )
-        self._count("created")
+        self.totals = self.totals.plus(created=1)
 
     def not_created(self, key: str) -> None:
         self.creating[key] -= 1
@@ -90,7 +90,7 @@ class PoolBook:
             return False
         phase = WorkerPhase.SUCCEEDED if succeeded else WorkerPhase.FAILED
         self.workers[name] = worker.model_copy(update={"phase": phase, "finished_at": now})
-        self._count("succeeded" if succeeded else "failed")
+        self.totals = self.totals.plus(succeeded=int(succeeded), failed=int(not succeeded))
         return True
 
     def remove(self, name: str, terminated: bool = False) -> None:
@@ -98,7 +98,7 @@ class PoolBook:
         self.deleting.discard(name)
         if worker is not None:
             if terminated:
-                self._count("terminated")
+                self.totals = self.totals.plus(terminated=1)
             self._prune(worker.request_key)
 
     def remember(self, request_id: str, answer: ScaleResult) -> None:
@@ -122,6 +122,3 @@ class PoolBook:
         if not in_use:
             self.requests.pop(key, None)
             del self.creating[key]
-
-    def _count(self, field: str) -> None:
-        self.totals = self.totals.model_copy(update={field: getattr(self.totals, field) + 1})

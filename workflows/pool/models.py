@@ -118,6 +118,16 @@ class PoolTotals(Frozen):
     failed: int = 0
     terminated: int = 0
 
+    def plus(
+        self, *, created: int = 0, succeeded: int = 0, failed: int = 0, terminated: int = 0
+    ) -> PoolTotals:
+        return PoolTotals(
+            created=self.created + created,
+            succeeded=self.succeeded + succeeded,
+            failed=self.failed + failed,
+            terminated=self.terminated + terminated,
+        )
+
 
 class PoolState(Frozen):
     """Everything a pool carries into its next run when it continues as new."""
