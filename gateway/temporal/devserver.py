@@ -44,14 +44,17 @@ def temporal_binary() -> Path:
 
 
 @asynccontextmanager
-async def in_memory_temporal() -> AsyncIterator[WorkflowEnvironment]:
+async def in_memory_temporal(metrics_port: int | None = None) -> AsyncIterator[WorkflowEnvironment]:
     """The same binary in memory on loopback, with the search attributes registered as
-    `up` registers them: what tests and benchmarks run against."""
+    `up` registers them: what tests and benchmarks run against. With metrics_port, the
+    server's own Prometheus metrics (its `action` counter among them) are served there."""
+    extra = ["--metrics-port", str(metrics_port)] if metrics_port is not None else []
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(temporal_binary()),
         ip="127.0.0.1",
         search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        dev_server_extra_args=extra,
     )
     try:
         yield env
