@@ -14,7 +14,7 @@ is not archived yet is waited for when following, NOT_FOUND otherwise.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TypeAlias
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,24 +24,52 @@ from activities.logs.follow import OwnerClosed
 from activities.logs.lines import LogLine
 from gateway.errors import NotFound
 from gateway.logs.wire import batches_to_wire, entry_to_wire, pod_metadata, selector_from_wire
-from gateway.pipelines.stream import snapshot_page
+from gateway.pipelines.stream import PipelineHandle, snapshot_page
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.pool.models import PoolTotals
 from workflows.pool.specs import pool_workflow_id
+from workflows.pool.workflow import WorkerPoolWorkflow
 from workflows.workers.naming import pipeline_workflow_id
 
-Handle = WorkflowHandle[Any, Any]
+PoolHandle: TypeAlias = WorkflowHandle[WorkerPoolWorkflow, PoolTotals]
+OwnerHandle: TypeAlias = PipelineHandle | PoolHandle
 
 
-def owner_closed(handle: Handle, stage_id: str) -> OwnerClosed:
+async def _exists(handle: OwnerHandle) -> bool:
+    try:
+        await handle.describe()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+async def _running(handle: OwnerHandle) -> bool:
+    return (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+
+
+def pipeline_closed(handle: PipelineHandle, stage_id: str) -> OwnerClosed:
+    """Closed with the pipeline's run; for a stage, also once the pipeline reports it finished."""
+
     async def closed() -> bool:
-        description = await handle.describe()
-        if description.status is not WorkflowExecutionStatus.RUNNING:
+        if not await _running(handle):
             return True
         if not stage_id:
             return False
         stages = (await snapshot_page(handle)).snapshot.stages
         return any(stage.stage_id == stage_id and stage.status.finished for stage in stages)
+
+    return closed
+
+
+def pool_closed(handle: PoolHandle) -> OwnerClosed:
+    """Closed with the pool's run; its workers have no stage, so a stage_id changes nothing."""
+
+    async def closed() -> bool:
+        return not await _running(handle)
 
     return closed
 
@@ -72,8 +100,13 @@ class LogService:
         """The lines, in order, as many at a time as the log path hands over, with their
         pod and its metadata on the wire."""
         selector = selector_from_wire(request)
-        owner = await self._owner(selector)
-        if owner is None and selector.pod and not request.follow and not self._archived(selector):
+        owner_closed = await self._owner_closed(selector)
+        if (
+            owner_closed is None
+            and selector.pod
+            and not request.follow
+            and not self._archived(selector)
+        ):
             raise NotFound(f"worker_pod_name: no logs of pod {selector.pod!r}")
         pods: dict[str, pb.WorkerMetadata] = {}
         async for batch in follow_logs(
@@ -81,7 +114,7 @@ class LogService:
             selector,
             request.from_sequence,
             follow=request.follow,
-            owner_closed=owner_closed(owner, selector.stage_id) if owner else None,
+            owner_closed=owner_closed,
             poll_seconds=self.settings.log_poll_seconds,
         ):
             meta = batch.meta
@@ -93,24 +126,23 @@ class LogService:
     def _archived(self, selector: LogSelector) -> bool:
         return self.sinks.archive is not None and bool(self.sinks.archive.find(selector))
 
-    async def _owner(self, selector: LogSelector) -> Handle | None:
-        """The workflow whose workers these are, when the request names one: the pipeline,
-        or for a task_id that is no pipeline, the task's worker pool."""
+    async def _owner_closed(self, selector: LogSelector) -> OwnerClosed | None:
+        """The closed check of the workflow whose workers these are, when the request names
+        one: the pipeline, or for a task_id that is no pipeline, the task's worker pool."""
         owner_id = selector.pipeline_id or selector.task_id
         if not owner_id:
             return None
-        workflow_ids = [pipeline_workflow_id(owner_id)]
+        pipeline = self.client.get_workflow_handle_for(
+            PipelineWorkflow.run, pipeline_workflow_id(owner_id)
+        )
+        if await _exists(pipeline):
+            return pipeline_closed(pipeline, selector.stage_id)
         if not selector.pipeline_id:
-            workflow_ids.append(pool_workflow_id(owner_id))
-        for workflow_id in workflow_ids:
-            handle = self.client.get_workflow_handle(workflow_id)
-            try:
-                await handle.describe()
-            except RPCError as err:
-                if err.status is not RPCStatusCode.NOT_FOUND:
-                    raise
-                continue
-            return handle
+            pool = self.client.get_workflow_handle_for(
+                WorkerPoolWorkflow.run, pool_workflow_id(owner_id)
+            )
+            if await _exists(pool):
+                return pool_closed(pool)
         if self._archived(selector):
             return None  # its history is gone, its logs are not
         field = "pipeline_id" if selector.pipeline_id else "task_id"

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.errors import FailedPrecondition, NotFound
-from gateway.pipelines.stream import follow, snapshot_page
+from gateway.pipelines.stream import PipelineHandle, follow, snapshot_page
 from gateway.pipelines.wire import (
     event_to_wire,
     pipeline_from_wire,
@@ -30,11 +29,10 @@ from workflows.pipeline import visibility
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
 from workflows.pipeline.validation import validate_pipeline
-from workflows.pipeline.workflow import INPUT_QUERY, PipelineWorkflow
+from workflows.pipeline.workflow import PipelineWorkflow
 from workflows.workers.naming import pipeline_workflow_id
 
 log = logging.getLogger(__name__)
-Handle = WorkflowHandle[Any, Any]
 
 
 class PipelineService:
@@ -112,7 +110,7 @@ class PipelineService:
                 f"pipeline_id: pipeline {request.pipeline_id} is still running; "
                 "watch it with WatchPipeline or cancel it first"
             )
-        last: PipelineInput = await handle.query(INPUT_QUERY, result_type=PipelineInput)
+        last = await handle.query(PipelineWorkflow.input)
         snap = (await snapshot_page(handle)).snapshot
         if snap.status is StageStatus.COMPLETED:
             raise FailedPrecondition(
@@ -128,36 +126,26 @@ class PipelineService:
         async for event in follow(new_run, 0, self.settings.progress_poll_seconds):
             yield event_to_wire(spec.pipeline_id, event)
 
-    async def _existing(self, pipeline_id: str) -> Handle:
+    async def _existing(self, pipeline_id: str) -> PipelineHandle:
         """The latest run of a pipeline, or NOT_FOUND naming the id."""
         check_label_value("pipeline_id", pipeline_id)
-        handle = self.client.get_workflow_handle(pipeline_workflow_id(pipeline_id))
+        handle = self.client.get_workflow_handle_for(
+            PipelineWorkflow.run, pipeline_workflow_id(pipeline_id)
+        )
         try:
             description = await handle.describe()
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"pipeline_id: no pipeline {pipeline_id!r}") from err
             raise
-        return self.client.get_workflow_handle(description.id, run_id=description.run_id)
+        return self.client.get_workflow_handle_for(
+            PipelineWorkflow.run, description.id, run_id=description.run_id
+        )
 
-    async def _start(self, inp: PipelineInput) -> Handle:
-        spec = inp.spec
-        options: dict[str, Any] = {
-            "id": pipeline_workflow_id(spec.pipeline_id),
-            "task_queue": self.settings.temporal_task_queue,
-            # A running pipeline is attached to, never started twice.
-            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
-            "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            "static_summary": f"{spec.name} · {spec.repository}@{spec.commit_sha[:12]}",
-        }
+    async def _start(self, inp: PipelineInput) -> PipelineHandle:
         if self._search_attributes:
             try:
-                return await self.client.start_workflow(
-                    PipelineWorkflow.run,
-                    inp,
-                    search_attributes=visibility.initial_attributes(spec),
-                    **options,
-                )
+                return await self._start_workflow(inp, visibility.initial_attributes(inp.spec))
             except RPCError as err:
                 if err.status is not RPCStatusCode.INVALID_ARGUMENT:
                     raise
@@ -167,4 +155,20 @@ class PipelineService:
                     err.message,
                 )
                 self._search_attributes = False
-        return await self.client.start_workflow(PipelineWorkflow.run, inp, **options)
+        return await self._start_workflow(inp, None)
+
+    async def _start_workflow(
+        self, inp: PipelineInput, search_attributes: TypedSearchAttributes | None
+    ) -> PipelineHandle:
+        spec = inp.spec
+        return await self.client.start_workflow(
+            PipelineWorkflow.run,
+            inp,
+            id=pipeline_workflow_id(spec.pipeline_id),
+            task_queue=self.settings.temporal_task_queue,
+            # A running pipeline is attached to, never started twice.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{spec.name} · {spec.repository}@{spec.commit_sha[:12]}",
+            search_attributes=search_attributes,
+        )

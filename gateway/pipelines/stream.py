@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeAlias
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from workflows.pipeline.models import PipelineSnapshot, ProgressEvent, ProgressPage, StageStatus
-from workflows.pipeline.workflow import PROGRESS_QUERY
+from workflows.pipeline.workflow import PipelineWorkflow
+
+PipelineHandle: TypeAlias = WorkflowHandle[PipelineWorkflow, PipelineSnapshot]
 
 # Polls without news before asking Temporal whether the workflow closed behind our back.
 _POLLS_BETWEEN_DESCRIBES = 20
@@ -28,12 +30,11 @@ _CLOSED_AS = {
 }
 
 
-async def progress_page(handle: WorkflowHandle[Any, Any], after: int) -> ProgressPage:
-    page: ProgressPage = await handle.query(PROGRESS_QUERY, after, result_type=ProgressPage)
-    return page
+async def progress_page(handle: PipelineHandle, after: int) -> ProgressPage:
+    return await handle.query(PipelineWorkflow.progress, after)
 
 
-async def snapshot_page(handle: WorkflowHandle[Any, Any]) -> ProgressPage:
+async def snapshot_page(handle: PipelineHandle) -> ProgressPage:
     """The current snapshot, without any event."""
     return await progress_page(handle, 2**31 - 1)
 
@@ -43,7 +44,7 @@ def is_final(event: ProgressEvent) -> bool:
 
 
 async def follow(
-    handle: WorkflowHandle[Any, Any], after: int, poll_seconds: float
+    handle: PipelineHandle, after: int, poll_seconds: float
 ) -> AsyncIterator[ProgressEvent]:
     idle_polls = 0
     while True:
@@ -66,7 +67,7 @@ async def follow(
 
 
 async def _closed_without_final(
-    handle: WorkflowHandle[Any, Any], snap: PipelineSnapshot
+    handle: PipelineHandle, snap: PipelineSnapshot
 ) -> ProgressEvent | None:
     description = await handle.describe()
     closed = description.status

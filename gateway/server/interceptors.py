@@ -29,18 +29,31 @@ Scope: TypeAlias = Callable[[Context], AbstractAsyncContextManager[None]]
 def rewrap(handler: Handler, wrap: Callable[[Behaviour, bool], Behaviour]) -> Handler:
     """The handler, same kind and (de)serializers, with wrap(behaviour, streams) as its
     behaviour; streams tells whether the method answers with a stream."""
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
+    deserialize, serialize = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary, False), **kwargs)
+        return grpc.unary_unary_rpc_method_handler(
+            wrap(handler.unary_unary, False),
+            request_deserializer=deserialize,
+            response_serializer=serialize,
+        )
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream, True), **kwargs)
+        return grpc.unary_stream_rpc_method_handler(
+            wrap(handler.unary_stream, True),
+            request_deserializer=deserialize,
+            response_serializer=serialize,
+        )
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary, False), **kwargs)
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(handler.stream_unary, False),
+            request_deserializer=deserialize,
+            response_serializer=serialize,
+        )
     if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream, True), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(
+            wrap(handler.stream_stream, True),
+            request_deserializer=deserialize,
+            response_serializer=serialize,
+        )
     return handler
 
 
