@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     @property
     def grpc_bind_host(self) -> str:
         """GRPC_HOST, except that the local runtime, which runs commands on this host,
-        listens on loopback only unless calls need the auth token (DESIGN.md, Runtimes)."""
+        listens on loopback only unless calls need the auth token (docs/operations.md)."""
         if self.ottoscaler_runtime is RuntimeKind.LOCAL and self.auth_token is None:
             return "127.0.0.1"
         return self.grpc_host

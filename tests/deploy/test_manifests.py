@@ -28,7 +28,7 @@ OVERLAYS = {"base": REPO / "k8s" / "base", "kind": REPO / "k8s" / "overlays" / "
 # kubernetes-validate ships.
 SCHEMA_VERSIONS = ("1.30", "1.37")
 IMAGE_UID = 10001
-# The settings DESIGN.md lists for a deployment, with the values every cluster shares.
+# Settings a deployment sets (README.md, Configuration), with the values every cluster shares.
 FIXED_SETTINGS = {
     "GRPC_PORT": "9090",
     "METRICS_PORT": "9464",

@@ -21,7 +21,8 @@ DEFAULT_PENDING_TIMEOUT_SECONDS = 300
 
 
 class Labels:
-    """Label keys of CONTRACT.md plus our own run label (which run created the worker)."""
+    """Label keys otto-handler knows (proto/ottoscaler/v1/README.md), then our own: the run
+    that created the worker (only that run adopts it), its shard and its attempt."""
 
     MANAGED_BY = "managed-by"
     TASK_ID = "task-id"
