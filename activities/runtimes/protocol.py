@@ -91,7 +91,7 @@ class WorkerRuntime(Protocol):
         Complete means the worker has exited and every line it printed was yielded, or the
         worker was deleted. Resume after after.sequence when the backend can reopen its
         output by position; by time (after.timestamp) otherwise, dropping what was already
-        delivered with worker_log.SeenFilter. Raises WorkerNotFound for an unknown worker.
+        delivered with lines.SeenFilter. Raises WorkerNotFound for an unknown worker.
         """
         ...
 

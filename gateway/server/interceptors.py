@@ -2,8 +2,8 @@
 
 A grpc.aio interceptor that changes what a method does has to rebuild the handler for the
 method's kind (one response or a stream, one request or a stream), keeping its
-(de)serializers. `rewrap` does that once for gateway/server/auth.py, gateway/server/metrics.py and
-gateway/errors.py; `within` runs a behaviour, of either shape, inside a scope.
+(de)serializers. `rewrap` does that once for auth.py, metrics.py and errors.py beside
+this file; `within` runs a behaviour, of either shape, inside a scope.
 """
 
 from __future__ import annotations

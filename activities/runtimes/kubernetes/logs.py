@@ -2,7 +2,7 @@
 
 Kubernetes reopens a container's log only by time (`sinceTime`, whole seconds by the
 time it reaches the kubelet), so every (re)open asks from the second of the last line
-delivered and worker_log.SeenFilter drops what was delivered already. The log merges
+delivered and lines.SeenFilter drops what was delivered already. The log merges
 stdout and stderr into one stream: every line is reported as stdout.
 
 PodLog's methods block (the client is synchronous) and run in the runtime's watch pool,
