@@ -48,8 +48,6 @@ class Settings(BaseSettings):
     otto_agent_command: str = ""
     # Finished pool workers stay listed this long, then they are deleted.
     worker_ttl_seconds: float = Field(300.0, ge=0)
-    # How often a progress stream asks its workflow for news.
-    progress_poll_seconds: float = Field(0.1, gt=0)
     # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
     ottoscaler_log_dir: Path | None = None
     # Archived tasks (all pods complete and forwarded) untouched this long are deleted,

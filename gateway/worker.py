@@ -13,11 +13,11 @@ from activities.pools.workers import PoolActivities
 from activities.reaper.sweep import ReaperActivities
 from activities.runtimes.protocol import WorkerRuntime
 from activities.workers.lifecycle import WorkerActivities
-from activities.workers.tail import LogTailActivities
+from activities.workers.run import WorkerRunActivities
 from gateway.pools.wire import notice_to_wire
 from gateway.temporal.client import WORKFLOWS
 
-# Every live worker holds an await (and a log tail) activity for its whole life, each just
+# Every live worker holds a run_worker (or a pool's await) activity for its whole life, just
 # a coroutine: the SDK's default of 1,000 slots would stall creates at 500 workers.
 ACTIVITY_SLOTS = 10_000
 # After a crash, workflow tasks and queries first go to the dead worker's sticky queue; the
@@ -32,8 +32,8 @@ def create_worker(
     otto_handler_addr: str = "",
     logs: LogSinks | None = None,
 ) -> Worker:
-    """logs None: the tail keeps lines for live subscribers only, nothing is archived."""
-    tail = LogTailActivities(runtime, logs or LogSinks(None, LiveHub()))
+    """logs None: workers' lines reach live subscribers only, nothing is archived."""
+    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()))
     return Worker(
         client,
         task_queue=task_queue,
@@ -45,6 +45,6 @@ def create_worker(
             *PoolActivities(runtime).all(),
             ReaperActivities(runtime, client).reap_orphans,
             *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),
-            tail.tail_worker_logs,
+            runs.run_worker,
         ],
     )

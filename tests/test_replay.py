@@ -11,18 +11,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from gateway.temporal.replay import history_from_file, replay
-from workflows.pipeline.inputs import StageInput, StageResult
-from workflows.pipeline.models import StageStatus
+from workflows.pipeline.inputs import PipelineInput
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-SCENARIOS = {"chain", "diamond", "retry", "timeout", "cancel", "failure"}
+SCENARIOS = {"chain", "diamond", "retry", "timeout", "cancel", "failure", "children"}
 
 
-def test_every_scenario_has_histories_of_pipeline_and_stages() -> None:
+def test_every_scenario_has_its_history_and_children_theirs() -> None:
     names = {path.name for path in HISTORIES}
-    for scenario in SCENARIOS:
-        assert f"{scenario}.json" in names
-        assert any(n.startswith(f"{scenario}.stage-") for n in names)
+    assert {f"{scenario}.json" for scenario in SCENARIOS} <= names
+    assert [n for n in sorted(names) if ".stage-" in n] == ["children.stage-wide-a.json"]
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -31,22 +29,19 @@ async def test_history_replays_with_current_code(path: Path) -> None:
     assert outcome.error == ""
 
 
-@workflow.defn(name="StageWorkflow", sandboxed=False)
-class StageWorkflowThatSkipsItsWorkers:
-    """A change that would break running stages: it no longer schedules activities."""
+@workflow.defn(name="PipelineWorkflow", sandboxed=False)
+class PipelineWorkflowThatSkipsItsWorkers:
+    """A change that would break running pipelines: it no longer schedules activities."""
 
     @workflow.run
-    async def run(self, inp: StageInput) -> StageResult:
+    async def run(self, inp: PipelineInput) -> None:
         await asyncio.sleep(0)
-        return StageResult(status=StageStatus.COMPLETED, attempt=1, worker_pod_names=(), message="")
 
 
 async def test_an_incompatible_change_is_caught() -> None:
-    chain_stage = next(p for p in HISTORIES if p.name.startswith("chain.stage-"))
+    chain = next(p for p in HISTORIES if p.name == "chain.json")
     changed = Replayer(
-        workflows=[StageWorkflowThatSkipsItsWorkers], data_converter=pydantic_data_converter
+        workflows=[PipelineWorkflowThatSkipsItsWorkers], data_converter=pydantic_data_converter
     )
-    result = await changed.replay_workflow(
-        history_from_file(chain_stage), raise_on_replay_failure=False
-    )
+    result = await changed.replay_workflow(history_from_file(chain), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError)

@@ -1,4 +1,6 @@
-"""The worker activities: create, await and delete one worker through the runtime.
+"""Awaiting and deleting one worker through the runtime: what worker pools follow their
+workers with, and how a pipeline deletes a worker whose run_worker gave up or was
+cancelled.
 
 RuntimeFailure becomes ApplicationError here, with non_retryable chosen on purpose:
 transient infrastructure errors are retried by the activity RetryPolicy (never a stage
@@ -14,17 +16,13 @@ from temporalio import activity
 
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
-from workflows.workers.calls import AWAIT_WORKER, CREATE_WORKER, DELETE_WORKER
-from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
+from workflows.workers.calls import AWAIT_WORKER, DELETE_WORKER
+from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
 class WorkerActivities:
     def __init__(self, runtime: WorkerRuntime) -> None:
         self.runtime = runtime
-
-    @activity.defn(name=CREATE_WORKER)
-    async def create_worker(self, spec: WorkerSpec) -> WorkerInfo:
-        return await runtime_boundary(self.runtime.create(spec))
 
     @activity.defn(name=AWAIT_WORKER)
     async def await_worker(self, spec: WorkerSpec) -> WorkerOutcome:
@@ -35,4 +33,4 @@ class WorkerActivities:
         await runtime_boundary(self.runtime.delete(name))
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
-        return [self.create_worker, self.await_worker, self.delete_worker]
+        return [self.await_worker, self.delete_worker]

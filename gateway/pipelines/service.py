@@ -54,7 +54,7 @@ class PipelineService:
         spec = pipeline_from_wire(request)
         self.validate(spec)
         handle = await self._start(PipelineInput(spec=spec, limits=self.limits))
-        async for event in follow(handle, 0, self.settings.progress_poll_seconds):
+        async for event in follow(handle, 0):
             yield event_to_wire(spec.pipeline_id, event)
 
     async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
@@ -84,7 +84,7 @@ class PipelineService:
             yield stage_to_wire(snap.pipeline_id, stage, snap.version, now)
         if snap.status.finished:
             return
-        async for event in follow(handle, snap.version, self.settings.progress_poll_seconds):
+        async for event in follow(handle, snap.version):
             yield event_to_wire(snap.pipeline_id, event)
 
     async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
@@ -123,7 +123,7 @@ class PipelineService:
         new_run = await self._start(
             PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
         )
-        async for event in follow(new_run, 0, self.settings.progress_poll_seconds):
+        async for event in follow(new_run, 0):
             yield event_to_wire(spec.pipeline_id, event)
 
     async def _existing(self, pipeline_id: str) -> PipelineHandle:

@@ -1,33 +1,44 @@
-"""Streams a pipeline's transitions by polling its `progress` query.
+"""Streams a pipeline's transitions: a long poll on its history, a query when it changed.
 
-A query costs no history. Each poll asks for the events after the last version sent, so
-every transition goes out once and in order however slow the client or the poll. The
-stream ends after the pipeline-level final event; a workflow that closed without one
-(terminated, or failed by a bug) gets a final event made from its close status.
+Reading history is free (no Temporal action) and a query is not, so the stream waits on
+the run's history (`wait_new_event`) and asks the `progress` query only when a batch of
+new events holds a completed workflow task: the pipeline's state changes only there. A
+quiet pipeline costs nothing, however long it runs and however many streams follow it.
+
+Each query asks for the events after the last version sent, so every transition goes out
+once and in order. The stream ends after the pipeline-level final event. A run that
+closed without one (terminated, or failed by a bug) gets a final event made from its
+close event. The handle names a run: a stream never follows a newer run of the same id.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import TypeAlias
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
 
 from workflows.pipeline.models import PipelineSnapshot, ProgressEvent, ProgressPage, StageStatus
 from workflows.pipeline.workflow import PipelineWorkflow
 
 PipelineHandle: TypeAlias = WorkflowHandle[PipelineWorkflow, PipelineSnapshot]
 
-# Polls without news before asking Temporal whether the workflow closed behind our back.
-_POLLS_BETWEEN_DESCRIBES = 20
+# How a run that closed without its final event ends its stream.
 _CLOSED_AS = {
-    WorkflowExecutionStatus.TERMINATED: StageStatus.CANCELLED,
-    WorkflowExecutionStatus.CANCELED: StageStatus.CANCELLED,
-    WorkflowExecutionStatus.FAILED: StageStatus.FAILED,
-    WorkflowExecutionStatus.TIMED_OUT: StageStatus.FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: ("terminated", StageStatus.CANCELLED),
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: ("canceled", StageStatus.CANCELLED),
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: ("failed", StageStatus.FAILED),
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: ("timed out", StageStatus.FAILED),
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: (
+        "continued as new",
+        StageStatus.FAILED,
+    ),
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: ("completed", StageStatus.COMPLETED),
 }
+_UNKNOWN = ("closed", StageStatus.FAILED)
 
 
 async def progress_page(handle: PipelineHandle, after: int) -> ProgressPage:
@@ -43,45 +54,68 @@ def is_final(event: ProgressEvent) -> bool:
     return not event.stage_id and event.status.finished
 
 
-async def follow(
-    handle: PipelineHandle, after: int, poll_seconds: float
-) -> AsyncIterator[ProgressEvent]:
-    idle_polls = 0
+def changed_state(events: Sequence[HistoryEvent]) -> bool:
+    """Whether the workflow may have changed what its query answers: only a completed
+    workflow task runs workflow code."""
+    return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events)
+
+
+def close_event(events: Sequence[HistoryEvent]) -> HistoryEvent | None:
+    return next((e for e in events if e.event_type in _CLOSED_AS), None)
+
+
+async def follow(handle: PipelineHandle, after: int) -> AsyncIterator[ProgressEvent]:
+    """Every transition after version `after`, to the run's final event."""
+    history = handle.fetch_history_events(wait_new_event=True)
+    snap: PipelineSnapshot | None = None
+    while True:
+        await history.fetch_next_page()
+        events = history.current_page or ()
+        # Without a next page the run has closed (its close event is in this page).
+        closed = close_event(events) or history.next_page_token is None
+        if changed_state(events) or closed:
+            async for item in _news(handle, after):
+                if isinstance(item, PipelineSnapshot):
+                    snap = item
+                    continue
+                yield item
+                if is_final(item):
+                    return
+                after = item.version
+        if closed:
+            yield _closed_without_final(after, snap, close_event(events))
+            return
+
+
+async def _news(
+    handle: PipelineHandle, after: int
+) -> AsyncIterator[ProgressEvent | PipelineSnapshot]:
+    """The events after `after`, page by page, then the snapshot they lead to. A closed
+    run still answers (a worker replays its history to), so its last events are not lost."""
     while True:
         page = await progress_page(handle, after)
         for event in page.events:
             yield event
-            if is_final(event):
-                return
-        if page.events:
-            after = page.events[-1].version
-            idle_polls = 0
-            continue  # more may be waiting beyond this page
-        idle_polls += 1
-        if idle_polls % _POLLS_BETWEEN_DESCRIBES == 0:
-            closed = await _closed_without_final(handle, page.snapshot)
-            if closed is not None:
-                yield closed
-                return
-        await asyncio.sleep(poll_seconds)
+            after = event.version
+        if not page.events or page.snapshot.version <= after:
+            yield page.snapshot
+            return
 
 
-async def _closed_without_final(
-    handle: PipelineHandle, snap: PipelineSnapshot
-) -> ProgressEvent | None:
-    description = await handle.describe()
-    closed = description.status
-    status = _CLOSED_AS.get(closed) if closed else None
-    if closed is None or status is None:
-        return None
+def _closed_without_final(
+    after: int, snap: PipelineSnapshot | None, closed: HistoryEvent | None
+) -> ProgressEvent:
+    """The final event of a run that closed without logging one (terminated, say)."""
+    how, status = _CLOSED_AS.get(closed.event_type, _UNKNOWN) if closed else _UNKNOWN
+    at = closed.event_time.ToDatetime(tzinfo=UTC) if closed is not None else datetime.now(UTC)
     return ProgressEvent(
-        version=snap.version + 1,
-        timestamp=description.close_time or datetime.now(UTC),
+        version=after + 1,
+        timestamp=at,
         status=status,
-        message=f"pipeline workflow {closed.name.lower()}",
-        progress_percentage=snap.progress_percentage,
-        started_at=snap.started_at,
-        completed_at=description.close_time,
-        error_message=snap.error_message
-        or f"the workflow was {closed.name.lower()} outside Ottoscaler",
+        message=f"pipeline workflow {how}",
+        progress_percentage=snap.progress_percentage if snap else 0,
+        started_at=snap.started_at if snap else None,
+        completed_at=at,
+        error_message=(snap.error_message if snap else "")
+        or f"the workflow was {how} outside Ottoscaler",
     )

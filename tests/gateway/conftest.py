@@ -19,5 +19,4 @@ def settings(task_queue: str, runtime_kind: RuntimeKind) -> Settings:
         temporal_task_queue=task_queue,
         ottoscaler_runtime=runtime_kind,
         max_workers_per_task=10,
-        progress_poll_seconds=0.05,
     )

@@ -29,7 +29,6 @@ async def kube_stub(
         temporal_task_queue=task_queue,
         ottoscaler_runtime=RuntimeKind.KUBERNETES,
         namespace=NAMESPACE,
-        progress_poll_seconds=0.05,
     )
     try:
         async with (

@@ -61,6 +61,11 @@ BAD_REQUESTS = {
         request(with_retry(stage("a"), delay=-2)),
         "stages[0].retry_policy.retry_delay_seconds: -2 is negative",
     ),
+    "more attempts than one history holds": (
+        request(with_retry(stage("a", workers=10), max_attempts=2**31 - 1)),
+        "stages[0].retry_policy.max_attempts: 10 workers x 2147483647 attempts may write "
+        "128849018820 history events, at most 8000 fit one stage's history",
+    ),
     "stage id not a label value": (
         request(stage("Build Stage!")),
         "stages[0].stage_id: 'Build Stage!' must be at most 63 characters",

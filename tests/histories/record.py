@@ -1,7 +1,8 @@
 """`make histories`: records the pipeline histories that the replay tests replay.
 
 Runs each scenario on a fresh Temporal dev server with the mock runtime and writes the
-pipeline's history and each stage child's as JSON beside this file. Re-record after an
+pipeline's history, and each stage child's where a stage runs in one, as JSON beside
+this file. Re-record after an
 intended workflow change that needs no patch, and commit the result.
 """
 
@@ -40,6 +41,9 @@ SCENARIOS: dict[str, PipelineSpec] = {
         mock_stage("build", exit_code=2), mock_stage("deploy", "build"), mock_stage("lint")
     ),
     "cancel": pipeline(mock_stage("slow", duration=60), mock_stage("after", "slow")),
+    # Three stages that may write 2,700 events each pass the pipeline's history budget:
+    # the first moves to a StageWorkflow child.
+    "children": pipeline(*(mock_stage(f"wide-{n}", workers=10, max_attempts=45) for n in "abc")),
 }
 
 

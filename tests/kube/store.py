@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,6 +100,8 @@ class PodStore:
         self._events: list[Event] = []
         self._version = 0
         self._oldest = 0
+        # Pods created, by name: a create answered 409 (adopted) does not count.
+        self.creations: Counter[str] = Counter()
 
     @property
     def version(self) -> int:
@@ -121,6 +124,7 @@ class PodStore:
             pod.setdefault("status", {})["phase"] = "Pending"
             self._pods[key] = pod
             self._logs[key] = []
+            self.creations[key[1]] += 1
             self._record("ADDED", pod)
             return copy.deepcopy(pod)
 

@@ -34,7 +34,6 @@ def settings(
         ottoscaler_runtime=runtime_kind,
         ottoscaler_data_dir=tmp_path,
         otto_handler_addr=otto_handler_addr,
-        progress_poll_seconds=0.05,
         log_poll_seconds=0.05,
     )
 

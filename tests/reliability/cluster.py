@@ -9,8 +9,8 @@ from temporalio.client import Client
 
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE
-from workflows.workers.calls import AWAIT_WORKER, CREATE_WORKER
-from workflows.workers.naming import stage_workflow_id
+from workflows.workers.calls import RUN_WORKER
+from workflows.workers.naming import pipeline_workflow_id
 from workflows.workers.spec import Labels
 
 
@@ -24,29 +24,21 @@ def running_pods(emulator: KubeEmulator, stage_id: str) -> int:
 
 
 def pod_creations(emulator: KubeEmulator) -> Counter[str]:
-    """How many times each pod name was POSTed: a retried create would show as 2."""
-    return Counter(
-        request.body["metadata"]["name"]
-        for request in emulator.requests
-        if request.method == "POST"
-    )
+    """How many times each pod was created: a retry that created a second would show 2 (a
+    retried create that found its pod, answered 409 and adopted it, counts once)."""
+    with emulator.store.changed:
+        return Counter(emulator.store.creations)
 
 
-async def only_awaiting(
-    client: Client, pipeline_id: str, run_id: str, stage_id: str, workers: int
-) -> bool:
-    """Every create of the stage reported back and every await runs on a worker.
-
-    Crashing then, the crash hits each await, no create is in doubt (so the strict
-    one-POST-per-pod check holds) and none has to wait out its 60 s start-to-close timeout.
-    """
-    handle = client.get_workflow_handle(stage_workflow_id(pipeline_id, stage_id, run_id))
+async def workers_followed(client: Client, pipeline_id: str, run_id: str, workers: int) -> bool:
+    """The pipeline's only running stage has `workers` run_worker activities started on a
+    worker: crashing now hits each while it follows its running pod."""
+    handle = client.get_workflow_handle(pipeline_workflow_id(pipeline_id), run_id=run_id)
     pending = (await handle.describe()).raw_description.pending_activities
-    kinds = Counter(activity.activity_type.name for activity in pending)
     started = sum(
         1
         for activity in pending
-        if activity.activity_type.name == AWAIT_WORKER
+        if activity.activity_type.name == RUN_WORKER
         and activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
     )
-    return kinds[CREATE_WORKER] == 0 and started == workers
+    return started == workers

@@ -28,7 +28,6 @@ def serve_env(
         "OTTOSCALER_DATA_DIR": str(tmp_path / "data"),
         "GRPC_HOST": "127.0.0.1",
         "METRICS_PORT": "0",
-        "PROGRESS_POLL_SECONDS": "0.05",
     }
 
 

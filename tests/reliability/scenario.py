@@ -15,7 +15,7 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE
-from tests.reliability.cluster import only_awaiting, running_pods
+from tests.reliability.cluster import running_pods, workers_followed
 from tests.reliability.diamond import FIRST, STAGES, diamond_request, expected_pods
 from tests.reliability.serve import Serve
 from tests.waiting import eventually
@@ -39,8 +39,8 @@ class InFlight:
 async def under_load(
     serve: Serve, client: Client, emulator: KubeEmulator
 ) -> AsyncIterator[InFlight]:
-    """ExecutePipeline on serve, until every pod of the first stage runs and no create is
-    in flight; the stream stays open for the test to crash the process under it."""
+    """ExecutePipeline on serve, until every pod of the first stage runs and is followed by
+    its run_worker activity; the stream stays open for the test to crash the process."""
     request = diamond_request()
     pipeline_id = request.pipeline_id
     workers = STAGES[FIRST][1]
@@ -57,10 +57,10 @@ async def under_load(
         await eventually(first_stage_runs, within=UNDER_LOAD_WITHIN)
         run_id = (await stub.GetPipeline(pb.PipelineRef(pipeline_id=pipeline_id))).run_id
 
-        async def creates_reported() -> bool:
-            return await only_awaiting(client, pipeline_id, run_id, FIRST, workers)
+        async def followed() -> bool:
+            return await workers_followed(client, pipeline_id, run_id, workers)
 
-        await eventually(creates_reported, within=UNDER_LOAD_WITHIN)
+        await eventually(followed, within=UNDER_LOAD_WITHIN)
         yield InFlight(pipeline_id, run_id, execute)
 
 

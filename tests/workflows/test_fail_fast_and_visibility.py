@@ -18,6 +18,8 @@ from tests.builders import mock_stage, pipeline, run_pipeline, start, worker
 from tests.waiting import eventually
 from workflows.base.checks import Limits
 from workflows.pipeline.models import StageStatus
+from workflows.pipeline.workflow import PipelineWorkflow
+from workflows.workers.naming import stage_workflow_id
 
 
 def child_runs(history: WorkflowHistory) -> list[WorkflowExecution]:
@@ -56,38 +58,59 @@ async def test_web_ui_shows_summaries_and_the_stage_table(client: Client, task_q
         handle = await start(client, task_queue, spec)
         await handle.result()
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-        children = child_runs(await handle.fetch_history())
-        build = client.get_workflow_handle(children[0].workflow_id, run_id=children[0].run_id)
-        build_history = await build.fetch_history()
+        history = await handle.fetch_history()
     assert "| build | COMPLETED | 1/1 | 2/2 |" in metadata.current_details
     assert "| test | COMPLETED | 1/1 | 1/1 |" in metadata.current_details
-    summaries = {
+    summaries = [
         client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
-        for e in build_history.events
+        for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
-    assert summaries == {
-        f"{verb} build · shard {n}/2 · attempt 1/1"
-        for verb in ("create", "await", "logs", "delete")
-        for n in (1, 2)
-    }
+    ]
+    # One activity per worker attempt, in the pipeline's own history.
+    assert sorted(summaries) == [
+        "build · shard 1/2 · attempt 1/1",
+        "build · shard 2/2 · attempt 1/1",
+        "test · shard 1/1 · attempt 1/1",
+    ]
+    assert child_runs(history) == []
 
 
-async def test_a_hundred_shards_keep_histories_small(client: Client, task_queue: str) -> None:
-    """Each history grows by a bounded number of events per shard attempt."""
+async def test_a_hundred_shards_keep_the_history_small(client: Client, task_queue: str) -> None:
+    """The pipeline's history grows by a bounded number of events per shard attempt."""
     spec = pipeline(mock_stage("wide", workers=100))
     async with worker(client, task_queue):
         handle = await start(client, task_queue, spec, Limits(max_workers_per_stage=100))
         result = await asyncio.wait_for(handle.result(), 120)
-        parent = await handle.fetch_history()
-        (child,) = child_runs(parent)
-        child_history = await client.get_workflow_handle(
-            child.workflow_id, run_id=child.run_id
-        ).fetch_history()
+        history = await handle.fetch_history()
     assert result.status is StageStatus.COMPLETED
-    assert len(parent.events) < 40
-    # create/await/logs/delete: 4 activities x 3 events per shard, plus workflow tasks
-    assert len(child_history.events) < 100 * 15
+    assert child_runs(history) == []
+    # run_worker: 3 events per shard, plus the workflow tasks that take the results in
+    assert len(history.events) < 100 * 6
+
+
+async def test_a_pipeline_too_large_for_one_history_runs_its_largest_stage_in_a_child(
+    client: Client, task_queue: str
+) -> None:
+    """Three stages that may each write 3,000 events (50 workers x 10 attempts) pass the
+    pipeline's 8,000-event budget: the first of the largest moves to a child workflow,
+    whose attempts still reach the pipeline's progress."""
+    spec = pipeline(
+        *(mock_stage(f"big-{n}", workers=50, max_attempts=10, fail_attempts=1) for n in "abc")
+    )
+    async with worker(client, task_queue):
+        handle = await start(client, task_queue, spec)
+        result = await asyncio.wait_for(handle.result(), 120)
+        children = child_runs(await handle.fetch_history())
+        page = await handle.query(PipelineWorkflow.progress, 0)
+    assert [c.workflow_id for c in children] == [
+        stage_workflow_id(spec.pipeline_id, "big-a", handle.result_run_id or "")
+    ]
+    assert {s.stage_id: (s.status, s.attempt) for s in result.stages} == {
+        f"big-{n}": (StageStatus.COMPLETED, 2) for n in "abc"
+    }
+    child_events = [(e.stage_id, e.status, e.message) for e in page.events if e.stage_id == "big-a"]
+    assert ("big-a", StageStatus.RETRYING, "attempt 2/10 in 0s") in child_events
+    assert ("big-a", StageStatus.RUNNING, "attempt 2/10") in child_events
 
 
 async def test_search_attributes_follow_the_pipeline(client: Client, task_queue: str) -> None:

@@ -1,4 +1,4 @@
-"""Inputs and results of the workflows, and the signal a stage sends its pipeline."""
+"""Inputs and results of the workflows, and the signal a child stage sends its pipeline."""
 
 from __future__ import annotations
 
@@ -24,14 +24,13 @@ class StageInput(Frozen):
 
 
 class StageReport(Frozen):
-    """Sent by a stage to its pipeline when an attempt starts or a retry is scheduled."""
+    """Sent by a child stage to its pipeline when an attempt starts (RUNNING, with its
+    workers) or a retry is scheduled (RETRYING, with the error)."""
 
     stage_id: str
     status: StageStatus
     attempt: int
-    max_attempts: int
     worker_pod_names: tuple[str, ...]
-    message: str
     error_message: str = ""
 
 

@@ -1,15 +1,17 @@
-"""StageWorkflow: one stage of a pipeline, its shards and its attempts.
+"""A stage's attempts and shards, run inside whichever workflow holds the stage.
 
-A child workflow per stage keeps every history small: the pipeline's history grows by a
-few events per stage, a stage's by a few per shard attempt. Only the shards that failed
-run again; the retry delay is a durable timer; every worker the stage created is deleted,
-also when the stage is cancelled.
+Most stages run inside PipelineWorkflow's own history; a stage too large for it runs in
+a StageWorkflow child (placement.py decides). Either way each shard attempt is one
+run_worker activity, only the shards that failed run again, the retry delay is a
+durable timer, and every worker the stage created is deleted, also when the stage is
+cancelled: the stage ends only once every shard has.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -24,127 +26,156 @@ with workflow.unsafe.imports_passed_through():
 STAGE_REPORT_SIGNAL = "stage_report"
 
 
+class StageReporter(Protocol):
+    """Where a running stage reports what the pipeline's progress shows."""
+
+    async def attempt_started(
+        self, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
+    ) -> None: ...
+
+    async def retry_scheduled(
+        self, stage_id: str, attempt: int, next_attempt: int, error: str
+    ) -> None: ...
+
+
+async def run_stage(ctx: StageContext, reporter: StageReporter) -> StageResult:
+    stage = ctx.stage
+    max_attempts = stage.attempts_allowed
+    shards = list(range(stage.worker_count))
+    names: dict[int, str] = {}
+    succeeded = 0
+    for attempt in range(1, max_attempts + 1):
+        names.update({shard: ctx.worker_name(shard, attempt) for shard in shards})
+        await reporter.attempt_started(stage.stage_id, attempt, _ordered(names))
+        outcomes = await _run_shards([ctx.worker_spec(shard, attempt) for shard in shards])
+        failed = [(s, o) for s, o in zip(shards, outcomes, strict=True) if not o.succeeded]
+        succeeded += len(shards) - len(failed)
+        if not failed:
+            return _result(StageStatus.COMPLETED, attempt, names, succeeded, 0, "")
+        first_shard, first = failed[0]
+        error = f"shard {first_shard}: {first.failure_text}"
+        retryable = all(is_retryable(o, stage.retry.retryable_failures) for _, o in failed)
+        if attempt == max_attempts or not retryable:
+            why = "" if retryable else " (not retryable)"
+            return _result(StageStatus.FAILED, attempt, names, succeeded, len(failed), error + why)
+        shards = [shard for shard, _ in failed]
+        await reporter.retry_scheduled(stage.stage_id, attempt, attempt + 1, error)
+        if stage.retry.retry_delay_seconds:
+            await workflow.sleep(
+                timedelta(seconds=stage.retry.retry_delay_seconds),
+                summary=f"{stage.stage_id} · retry delay before attempt {attempt + 1}",
+            )
+    raise AssertionError("unreachable: the last attempt always returns")
+
+
+async def _run_shards(specs: list[WorkerSpec]) -> list[WorkerOutcome]:
+    """Every shard at once. Cancelled, it returns only after every shard has deleted its
+    worker: gather alone would end at the first shard that finished cancelling."""
+    tasks = [asyncio.create_task(_run_shard(spec)) for spec in specs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _run_shard(spec: WorkerSpec) -> WorkerOutcome:
+    """One run_worker activity. It deletes its worker itself, except when it gave up (a
+    permanent runtime error, or retries exhausted) or is cancelled: then the worker is
+    deleted here, and a shard that gave up fails with the error's type as its reason, so
+    that the stage's own retry policy decides what happens next."""
+    try:
+        return await worker_calls.run_worker(spec)
+    except ActivityError as err:
+        outcome = activity_failure(spec.name, err)
+    except asyncio.CancelledError:
+        await _delete(spec)
+        raise
+    # Not in a `finally`: when a worker evicts the workflow it closes this coroutine
+    # (GeneratorExit), and no activity may be scheduled then.
+    await _delete(spec)
+    return outcome
+
+
+async def _delete(spec: WorkerSpec) -> None:
+    try:
+        await worker_calls.delete_worker(spec)
+    except ActivityError as err:
+        # The worker outlives us; the orphan reaper removes it later.
+        workflow.logger.warning("could not delete worker %s: %s", spec.name, err)
+
+
 def activity_failure(name: str, err: ActivityError) -> WorkerOutcome:
     cause = err.cause
     reason = cause.type if isinstance(cause, ApplicationError) and cause.type else "RuntimeError"
     return WorkerOutcome(name=name, succeeded=False, reason=reason, message=str(cause or err))
 
 
-@workflow.defn
-class StageWorkflow:
-    @workflow.run
-    async def run(self, inp: StageInput) -> StageResult:
-        ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
-        stage = inp.stage
-        max_attempts = stage.attempts_allowed
-        shards = list(range(stage.worker_count))
-        names: dict[int, str] = {}
-        succeeded = 0
-        for attempt in range(1, max_attempts + 1):
-            names.update({shard: ctx.worker_name(shard, attempt) for shard in shards})
-            await self._report(
-                inp, StageStatus.RUNNING, attempt, names, f"attempt {attempt}/{max_attempts}"
-            )
-            outcomes = await asyncio.gather(
-                *(self._run_shard(ctx.worker_spec(shard, attempt)) for shard in shards)
-            )
-            failed = [(s, o) for s, o in zip(shards, outcomes, strict=True) if not o.succeeded]
-            succeeded += len(shards) - len(failed)
-            if not failed:
-                return self._result(StageStatus.COMPLETED, attempt, names, succeeded, 0, "")
-            first = failed[0][1]
-            error = f"shard {failed[0][0]}: {first.failure_text}"
-            retryable = all(is_retryable(o, stage.retry.retryable_failures) for _, o in failed)
-            if attempt == max_attempts or not retryable:
-                why = "" if retryable else " (not retryable)"
-                return self._result(
-                    StageStatus.FAILED, attempt, names, succeeded, len(failed), error + why
-                )
-            shards = [shard for shard, _ in failed]
-            await self._report(
-                inp,
-                StageStatus.RETRYING,
-                attempt,
-                names,
-                f"attempt {attempt + 1}/{max_attempts} in {stage.retry.retry_delay_seconds}s",
-                error,
-            )
-            if stage.retry.retry_delay_seconds:
-                await workflow.sleep(
-                    timedelta(seconds=stage.retry.retry_delay_seconds),
-                    summary=f"{stage.stage_id} · retry delay before attempt {attempt + 1}",
-                )
-        raise AssertionError("unreachable: the last attempt always returns")
+def _ordered(names: dict[int, str]) -> tuple[str, ...]:
+    return tuple(names[shard] for shard in sorted(names))
 
-    async def _run_shard(self, spec: WorkerSpec) -> WorkerOutcome:
-        """Create, await while its logs are tailed, delete. The delete waits for the tail
-        (no line is lost) and also runs when the stage is cancelled.
 
-        An activity that gave up (a permanent runtime error, or retries exhausted) fails
-        the shard with the error's type as its reason, so the stage's own retry policy
-        decides what happens next.
-        """
-        try:
-            await worker_calls.create_worker(spec)
-            outcome = await worker_calls.await_with_logs(spec)
-        except ActivityError as err:
-            outcome = activity_failure(spec.name, err)
-        except asyncio.CancelledError:
-            await self._delete(spec)
-            raise
-        # Not in a `finally`: when a worker evicts the workflow it closes this coroutine
-        # (GeneratorExit), and no activity may be scheduled then.
-        await self._delete(spec)
-        return outcome
+def _result(
+    status: StageStatus,
+    attempt: int,
+    names: dict[int, str],
+    succeeded: int,
+    failed: int,
+    error: str,
+) -> StageResult:
+    total = len(names)
+    return StageResult(
+        status=status,
+        attempt=attempt,
+        worker_pod_names=_ordered(names),
+        message=f"{succeeded}/{total} workers succeeded in {attempt} attempt(s)",
+        error_message=error,
+        metrics=StageMetrics(
+            successful_workers=succeeded, failed_workers=failed, total_workers=total
+        ),
+    )
 
-    async def _delete(self, spec: WorkerSpec) -> None:
-        try:
-            await worker_calls.delete_worker(spec)
-        except ActivityError as err:
-            # The worker outlives us; the orphan reaper removes it later.
-            workflow.logger.warning("could not delete worker %s: %s", spec.name, err)
 
-    async def _report(
-        self,
-        inp: StageInput,
-        status: StageStatus,
-        attempt: int,
-        names: dict[int, str],
-        message: str,
-        error: str = "",
+class _SignalParent:
+    """A child stage's reports travel to its pipeline as signals."""
+
+    def __init__(self, inp: StageInput) -> None:
+        self.inp = inp
+
+    async def attempt_started(
+        self, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
+    ) -> None:
+        await self._send(StageStatus.RUNNING, attempt, worker_pod_names, "")
+
+    async def retry_scheduled(
+        self, stage_id: str, attempt: int, next_attempt: int, error: str
+    ) -> None:
+        await self._send(StageStatus.RETRYING, attempt, (), error)
+
+    async def _send(
+        self, status: StageStatus, attempt: int, names: tuple[str, ...], error: str
     ) -> None:
         parent = workflow.info().parent
         if parent is None:
             return
         report = StageReport(
-            stage_id=inp.stage.stage_id,
+            stage_id=self.inp.stage.stage_id,
             status=status,
             attempt=attempt,
-            max_attempts=inp.stage.attempts_allowed,
-            worker_pod_names=tuple(names[s] for s in sorted(names)),
-            message=message,
+            worker_pod_names=names,
             error_message=error,
         )
         pipeline = workflow.get_external_workflow_handle(parent.workflow_id, run_id=parent.run_id)
         await pipeline.signal(STAGE_REPORT_SIGNAL, report)
 
-    def _result(
-        self,
-        status: StageStatus,
-        attempt: int,
-        names: dict[int, str],
-        succeeded: int,
-        failed: int,
-        error: str,
-    ) -> StageResult:
-        total = len(names)
-        return StageResult(
-            status=status,
-            attempt=attempt,
-            worker_pod_names=tuple(names[s] for s in sorted(names)),
-            message=f"{succeeded}/{total} workers succeeded in {attempt} attempt(s)",
-            error_message=error,
-            metrics=StageMetrics(
-                successful_workers=succeeded, failed_workers=failed, total_workers=total
-            ),
-        )
+
+@workflow.defn
+class StageWorkflow:
+    """A stage too large for its pipeline's history, in a history of its own."""
+
+    @workflow.run
+    async def run(self, inp: StageInput) -> StageResult:
+        ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
+        return await run_stage(ctx, _SignalParent(inp))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from workflows.base.checks import Limits, SpecError, check_label_value, check_map
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
+from workflows.pipeline.placement import HISTORY_BUDGET, stage_events
 
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
@@ -31,6 +32,13 @@ def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
             f"{stage.retry.retry_delay_seconds} is negative",
         )
     check_map(f"{field}.config", stage.config, limits)
+    events = stage_events(stage)
+    if events > HISTORY_BUDGET:
+        raise SpecError(
+            f"{field}.retry_policy.max_attempts",
+            f"{stage.worker_count} workers x {stage.attempts_allowed} attempts may write "
+            f"{events} history events, at most {HISTORY_BUDGET} fit one stage's history",
+        )
 
 
 def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:

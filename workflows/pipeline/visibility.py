@@ -1,9 +1,10 @@
 """What the Temporal Web UI shows of a pipeline: search attributes and current details.
 
 Search attributes exist only where the namespace registered them (`ottoscaler up` does;
-on a real cluster see docs/deploy.md). The gateway sets them when it starts a pipeline
-and the workflow keeps OttoStatus current only when they were set, so an unregistered
-namespace costs visibility, never a pipeline.
+on a real cluster see docs/deploy.md). The gateway sets them when it starts a pipeline,
+OttoStatus RUNNING, and the workflow upserts OttoStatus once more when the pipeline ends
+(an upsert is a billed action, so never per stage), only where they were set: an
+unregistered namespace costs visibility, never a pipeline.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def initial_attributes(spec: PipelineSpec) -> TypedSearchAttributes:
             SearchAttributePair(REPOSITORY, spec.repository),
             SearchAttributePair(COMMIT_SHA, spec.commit_sha),
             SearchAttributePair(TRIGGERED_BY, spec.triggered_by),
-            SearchAttributePair(STATUS, StageStatus.PENDING.value),
+            SearchAttributePair(STATUS, StageStatus.RUNNING.value),
         ]
     )
 

@@ -1,11 +1,14 @@
 """PipelineWorkflow: validates the spec, then runs each stage as soon as its own
 dependencies have completed (a true DAG, not level by level).
 
-Each stage is a StageWorkflow child. A failed stage marks everything downstream of it
-SKIPPED while independent branches run on, unless the pipeline's metadata says
-`fail_fast=true`: then running stages are cancelled. Cancelling the pipeline cancels
-every running stage (each deletes its workers) and ends every other stage CANCELLED.
-The `progress` query returns the snapshot and the transitions after a given version.
+Stages run inside this workflow's history, one run_worker activity per shard attempt;
+only a pipeline too large for one history moves its largest stages into StageWorkflow
+children (placement.py). A failed stage marks everything downstream of it SKIPPED while
+independent branches run on, unless the pipeline's metadata says `fail_fast=true`: then
+running stages are cancelled. Cancelling the pipeline cancels every running stage (each
+deletes its workers) and ends every other stage CANCELLED. The `progress` query returns
+the snapshot and the transitions after a given version; the gateway asks it only when
+the history shows that a workflow task completed.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ with workflow.unsafe.imports_passed_through():
         StageState,
         StageStatus,
     )
+    from workflows.pipeline.placement import child_stages
     from workflows.pipeline.progress import PipelineProgress
-    from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow
+    from workflows.pipeline.shards import StageContext
+    from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow, run_stage
     from workflows.pipeline.validation import validate_pipeline
     from workflows.workers.naming import stage_workflow_id
 
@@ -50,6 +55,7 @@ class PipelineWorkflow:
             ],
         )
         self._specs = {s.stage_id: s for s in inp.spec.stages}
+        self._children = child_stages(inp.spec.stages)
         self._running: dict[str, asyncio.Task[StageResult]] = {}
 
     @workflow.query(name=PROGRESS_QUERY)
@@ -61,19 +67,30 @@ class PipelineWorkflow:
         return self._input
 
     @workflow.signal(name=STAGE_REPORT_SIGNAL)
-    def stage_report(self, report: StageReport) -> None:
+    async def stage_report(self, report: StageReport) -> None:
+        """A child stage's report (inline stages call the methods below directly)."""
         if self._progress.stages[report.stage_id].status.finished:
             return  # a late report must not reopen a finished stage
-        now = workflow.now()
         if report.status is StageStatus.RETRYING:
-            delay = self._specs[report.stage_id].retry.retry_delay_seconds
-            self._progress.retry_scheduled(
-                now, report.stage_id, report.attempt + 1, delay, report.error_message
+            await self.retry_scheduled(
+                report.stage_id, report.attempt, report.attempt + 1, report.error_message
             )
         else:
-            self._progress.attempt_started(
-                now, report.stage_id, report.attempt, report.worker_pod_names
-            )
+            await self.attempt_started(report.stage_id, report.attempt, report.worker_pod_names)
+
+    # The StageReporter of every stage: what its progress shows.
+
+    async def attempt_started(
+        self, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
+    ) -> None:
+        self._progress.attempt_started(workflow.now(), stage_id, attempt, worker_pod_names)
+        self._show_stages()
+
+    async def retry_scheduled(
+        self, stage_id: str, attempt: int, next_attempt: int, error: str
+    ) -> None:
+        delay = self._specs[stage_id].retry.retry_delay_seconds
+        self._progress.retry_scheduled(workflow.now(), stage_id, next_attempt, delay, error)
         self._show_stages()
 
     @workflow.run
@@ -121,11 +138,15 @@ class PipelineWorkflow:
 
     async def _run_stage(self, stage: StageSpec) -> StageResult:
         spec = self._input.spec
+        run = workflow.info().run_id
+        if stage.stage_id not in self._children:
+            ctx = StageContext(spec.pipeline_id, spec.repository, spec.commit_sha, run, stage)
+            return await run_stage(ctx, self)
         inp = StageInput(
             pipeline_id=spec.pipeline_id,
             repository=spec.repository,
             commit_sha=spec.commit_sha,
-            run=workflow.info().run_id,
+            run=run,
             stage=stage,
         )
         try:
@@ -197,4 +218,5 @@ class PipelineWorkflow:
 
     def _update_pipeline(self, status: StageStatus, message: str) -> None:
         self._progress.update_pipeline(workflow.now(), status, message)
-        visibility.publish_status(status)
+        if status.finished:  # a pipeline starts with OttoStatus RUNNING: one upsert, at the end
+            visibility.publish_status(status)

@@ -1,4 +1,4 @@
-"""How WorkerPoolWorkflow calls its own activities (the worker ones are in workflows/workers/calls.py).
+"""How WorkerPoolWorkflow calls its own activities (the worker ones: workflows/workers/calls.py).
 
 Notifications are retried with backoff for a bounded time and then given up: otto-handler
 being down must never keep a pool alive or block its scaling.

@@ -1,26 +1,24 @@
 """How workflows call the worker activities: names, timeouts and retry policies in one place.
 
-Infrastructure errors (API unreachable, 5xx, 429) are retried here by Temporal with
-backoff and never count as stage attempts; a PermanentRuntimeError is not retried.
+A pipeline's shard attempt is one activity, run_worker: it creates the worker, follows it
+to its end while archiving its output, and deletes it. Infrastructure errors (API
+unreachable, 5xx, 429) are retried here by Temporal with backoff and never count as
+stage attempts; a retry resumes the same worker (its name is deterministic) and its log
+from the last heartbeat. A PermanentRuntimeError is not retried.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
-from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
+from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
-CREATE_WORKER = "create_worker"
+RUN_WORKER = "run_worker"
 AWAIT_WORKER = "await_worker"
 DELETE_WORKER = "delete_worker"
-TAIL_WORKER_LOGS = "tail_worker_logs"
-# Workflows recorded before the log tail existed replay without it.
-LOG_TAIL_PATCH = "log-tail"
 
 NON_RETRYABLE = ["PermanentRuntimeError", "WorkerNotFound", "InvalidWorkerSpec"]
 INFRA_RETRY = RetryPolicy(
@@ -39,18 +37,6 @@ UNBOUNDED_STAGE_LIMIT = timedelta(hours=24)
 QUICK_CALL = timedelta(seconds=60)
 # How long a tail may take after the worker ended to archive what it printed last.
 TAIL_DRAIN = timedelta(minutes=10)
-
-
-async def create_worker(spec: WorkerSpec) -> WorkerInfo:
-    info: WorkerInfo = await workflow.execute_activity(
-        CREATE_WORKER,
-        spec,
-        result_type=WorkerInfo,
-        start_to_close_timeout=QUICK_CALL,
-        retry_policy=INFRA_RETRY,
-        summary=f"create {spec.summary}",
-    )
-    return info
 
 
 def worker_lifetime(spec: WorkerSpec) -> timedelta:
@@ -84,38 +70,18 @@ async def delete_worker(spec: WorkerSpec) -> None:
     )
 
 
-async def tail_worker_logs(spec: WorkerSpec) -> None:
-    """Follows the worker's output into the log sinks; a tail that gave up is only logged,
-    since logs never fail a shard."""
-    try:
-        await workflow.execute_activity(
-            TAIL_WORKER_LOGS,
-            spec,
-            result_type=int,
-            start_to_close_timeout=worker_lifetime(spec) + TAIL_DRAIN,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=INFRA_RETRY,
-            summary=f"logs {spec.summary}",
-        )
-    except ActivityError as err:
-        workflow.logger.warning("log tail of %s gave up: %s", spec.name, err)
+async def run_worker(spec: WorkerSpec) -> WorkerOutcome:
+    """Creates, follows (its output archived) and deletes one worker; its outcome.
 
-
-async def await_with_logs(spec: WorkerSpec) -> WorkerOutcome:
-    """await_worker while the worker's logs are tailed. Once the worker has ended, waits
-    for the tail, so the worker is deleted only after its last lines are archived. A worker
-    that never started has no output to wait for, and an error or a cancellation stops
-    the tail without waiting (the worker is deleted anyway)."""
-    if not workflow.patched(LOG_TAIL_PATCH):
-        return await await_worker(spec)
-    tail = asyncio.create_task(tail_worker_logs(spec))
-    try:
-        outcome = await await_worker(spec)
-    except (Exception, asyncio.CancelledError):  # not GeneratorExit: an evicted workflow
-        tail.cancel()
-        raise
-    if outcome.started_at is None:
-        tail.cancel()
-    else:
-        await tail
+    Cancelled, the activity is only asked to stop (the caller deletes the worker at once
+    rather than wait for the cancel to reach the activity with its next heartbeat)."""
+    outcome: WorkerOutcome = await workflow.execute_activity(
+        RUN_WORKER,
+        spec,
+        result_type=WorkerOutcome,
+        start_to_close_timeout=worker_lifetime(spec) + TAIL_DRAIN,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=INFRA_RETRY,
+        summary=spec.summary,
+    )
     return outcome

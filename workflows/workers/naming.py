@@ -43,4 +43,4 @@ def pipeline_workflow_id(pipeline_id: str) -> str:
 
 def stage_workflow_id(pipeline_id: str, stage_id: str, run: str) -> str:
     """Derived from the input alone, so a replay under any workflow id schedules the same."""
-    return f"{pipeline_workflow_id(pipeline_id)}/{stage_id}/{run[:8]}"
+    return f"{pipeline_workflow_id(pipeline_id)}/{stage_id}/{run}"

@@ -1,0 +1,78 @@
+"""run_worker: one activity per shard attempt, from creating its worker to deleting it.
+
+It creates the worker (idempotent: the name is deterministic, so a retry finds the
+worker it made), follows it to its end while its output is archived (tail.py), and
+deletes it once its last lines are. Its heartbeat carries the log cursor, so a retry on
+another process resumes the log where the last heartbeat left it: no line lost or
+repeated, and one activity per attempt instead of create, await, tail and delete.
+
+A transient runtime error fails the activity retryably and leaves the worker for the
+retry to resume; a permanent one fails the shard (the workflow deletes the worker).
+Cancelled, it stops following; the workflow has already asked for the deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.logs import LogSinks, pod_meta
+from activities.runtimes.boundary import runtime_boundary
+from activities.runtimes.protocol import WorkerRuntime
+from activities.workers.tail import LogTail
+from workflows.workers.calls import RUN_WORKER
+from workflows.workers.spec import WorkerOutcome, WorkerSpec
+
+
+class WorkerRunActivities:
+    def __init__(self, runtime: WorkerRuntime, sinks: LogSinks) -> None:
+        self.runtime = runtime
+        self.sinks = sinks
+
+    @activity.defn(name=RUN_WORKER)
+    async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
+        await runtime_boundary(self.runtime.create(spec))
+        # ArchiveBusy (a stale attempt of this activity still holds the log) is retried.
+        with self.sinks.open(pod_meta(spec)) as pod_log:
+            tail = LogTail(self.runtime, spec, pod_log)
+            following = asyncio.create_task(tail.follow())
+            beating = asyncio.create_task(tail.heartbeats())
+            try:
+                outcome = await runtime_boundary(self.runtime.wait(spec))
+                note = await self._drained(following, started=outcome.started_at is not None)
+            except asyncio.CancelledError:
+                if activity.is_worker_shutdown():
+                    activity.heartbeat(tail.cursor)  # the retry resumes exactly here
+                else:
+                    pod_log.complete("tail cancelled")
+                raise
+            except Exception as err:
+                activity.heartbeat(tail.cursor)  # a retry resumes the log here
+                if isinstance(err, ApplicationError) and err.non_retryable:
+                    pod_log.complete(f"worker lost: {err}")
+                raise
+            finally:
+                await _stopped(following, beating)
+            pod_log.complete(note)
+        await runtime_boundary(self.runtime.delete(spec.name))
+        return outcome
+
+    @staticmethod
+    async def _drained(following: asyncio.Task[str], started: bool) -> str:
+        """The tail's note once it has archived the ended worker's last lines; a worker
+        that never started has no output to wait for."""
+        if started:
+            return await following
+        following.cancel()
+        return "the worker never started"
+
+
+async def _stopped(*tasks: asyncio.Task[object]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
