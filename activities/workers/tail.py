@@ -20,11 +20,15 @@ from temporalio import activity
 
 from activities.logs import LogSinks, PodLog, pod_meta
 from activities.logs.lines import LogCursor, LogLine, OutputLine
+from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerRuntime
 from workflows.workers.calls import TAIL_WORKER_LOGS
 from workflows.workers.spec import WorkerSpec
 
-HEARTBEAT_EVERY_SECONDS = 1.0
+# A heartbeat carries the cursor a retry resumes after. The SDK sends the latest one it
+# was given whenever its throttle allows; given one every second, that cursor is at most
+# a second stale, so a retry after a crash reads little output twice.
+CURSOR_MAX_AGE_SECONDS = 1.0
 
 
 def numbered(batch: Sequence[OutputLine], after: int) -> list[LogLine]:
@@ -48,9 +52,10 @@ class _Progress:
 
     async def heartbeats(self) -> None:
         # Heartbeats also carry cancellation to this activity while the output is quiet.
+        interval = heartbeat_interval(at_most=CURSOR_MAX_AGE_SECONDS)
         while True:
             activity.heartbeat(self.cursor)
-            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+            await asyncio.sleep(interval)
 
 
 def resumed_cursor() -> LogCursor:
