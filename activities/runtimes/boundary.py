@@ -13,7 +13,18 @@ from temporalio.exceptions import ApplicationError
 from activities.runtimes.protocol import RuntimeFailure
 
 T = TypeVar("T")
-HEARTBEAT_EVERY_SECONDS = 5.0
+# Without a heartbeat timeout nothing times out: heartbeats only bring the cancellation.
+NO_TIMEOUT_HEARTBEAT_SECONDS = 10.0
+
+
+def heartbeat_interval(at_most: float | None = None) -> float:
+    """Seconds between the running activity's heartbeats: a third of its heartbeat timeout,
+    so one late or lost heartbeat does not time it out; at most `at_most`, for heartbeats
+    whose details must be fresh when the SDK sends them (it throttles to one per 0.8 of
+    the timeout, and sends the latest)."""
+    timeout = activity.info().heartbeat_timeout
+    interval = timeout.total_seconds() / 3 if timeout else NO_TIMEOUT_HEARTBEAT_SECONDS
+    return interval if at_most is None else min(interval, at_most)
 
 
 async def runtime_boundary(call: Awaitable[T]) -> T:
@@ -28,10 +39,11 @@ async def runtime_boundary(call: Awaitable[T]) -> T:
 
 async def heartbeating(call: Awaitable[T]) -> T:
     """Awaits call while heartbeating, so a crashed Ottoscaler is noticed in seconds."""
+    interval = heartbeat_interval()
     waiting = asyncio.ensure_future(call)
     try:
         while True:
-            done, _ = await asyncio.wait({waiting}, timeout=HEARTBEAT_EVERY_SECONDS)
+            done, _ = await asyncio.wait({waiting}, timeout=interval)
             if done:
                 return waiting.result()
             activity.heartbeat()

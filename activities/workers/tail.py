@@ -19,10 +19,14 @@ from temporalio import activity
 
 from activities.logs import PodLog
 from activities.logs.lines import LogCursor, LogLine, OutputLine
+from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerRuntime
 from workflows.workers.spec import WorkerSpec
 
-HEARTBEAT_EVERY_SECONDS = 1.0
+# A heartbeat carries the cursor a retry resumes after. The SDK sends the latest one it
+# was given whenever its throttle allows; given one every second, that cursor is at most
+# a second stale, so a retry after a crash reads little output twice.
+CURSOR_MAX_AGE_SECONDS = 1.0
 
 
 def numbered(batch: Sequence[OutputLine], after: int) -> list[LogLine]:
@@ -66,6 +70,7 @@ class LogTail:
     async def heartbeats(self) -> None:
         """Heartbeats the cursor (the SDK sends the latest at most every 0.8 of the heartbeat
         timeout); they also bring this activity its cancellation."""
+        interval = heartbeat_interval(at_most=CURSOR_MAX_AGE_SECONDS)
         while True:
             activity.heartbeat(self.cursor)
-            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+            await asyncio.sleep(interval)

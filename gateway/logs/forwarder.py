@@ -37,6 +37,7 @@ from contextlib import asynccontextmanager
 import grpc
 from grpc import aio
 
+from activities.backoff import Backoff
 from activities.logs import Archive, LiveHub, PodMeta
 from activities.logs.pod_files import ForwardMark
 from gateway.logs.wire import entry_to_wire, pod_metadata
@@ -49,26 +50,12 @@ Status = pb.LogForwardResponse.Status
 # own pods are announced by the hub at once).
 SCAN_SECONDS = 10.0
 IDLE_SECONDS = 0.5
+# The growing pause after a broken stream, and before refused lines go again.
+FIRST_PAUSE_SECONDS = 0.05
 MAX_PAUSE_SECONDS = 5.0
 STOP_GRACE_SECONDS = 1.0
 # What a broken stream raises: a failed call, or its end.
 _BROKEN = (aio.AioRpcError, ConnectionError)
-
-
-class _Pause:
-    """A growing pause between attempts: 50 ms doubling to MAX_PAUSE_SECONDS."""
-
-    def __init__(self) -> None:
-        self._next = 0.05
-
-    def next_pause(self) -> float:
-        """The pause to make now; the next one is twice as long."""
-        pause = self._next
-        self._next = min(self._next * 2, MAX_PAUSE_SECONDS)
-        return pause
-
-    def reset(self) -> None:
-        self._next = 0.05
 
 
 class _Call:
@@ -138,7 +125,8 @@ class _PodStream:
         self._uncommitted: deque[int] = deque()
         self._settled: set[int] = set()
         self._resume_at = 0.0  # loop time before which nothing is sent
-        self._broken, self._retried = _Pause(), _Pause()
+        self._broken = Backoff(FIRST_PAUSE_SECONDS, MAX_PAUSE_SECONDS)
+        self._retried = Backoff(FIRST_PAUSE_SECONDS, MAX_PAUSE_SECONDS)
 
     async def send(self, entries: Iterable[pb.WorkerLogEntry]) -> None:
         """Returns once every entry has been sent; up to `window` may await their answer."""
@@ -230,7 +218,7 @@ class _PodStream:
         """Every answer of the refused entries' round is in: they go again, first and in
         order, after the throttle_ms pending or else after the growing pause."""
         if self._resume_at <= asyncio.get_running_loop().time():
-            self._hold(self._retried.next_pause())
+            self._hold(self._retried.failed())
         self._to_send.extendleft(reversed(self._refused))
         self._refused.clear()
 
@@ -242,7 +230,7 @@ class _PodStream:
         self._to_send.extendleft(reversed([*self._refused, *self._in_flight]))
         self._refused.clear()
         self._in_flight.clear()
-        self._hold(self._broken.next_pause())
+        self._hold(self._broken.failed())
 
     def _hold(self, seconds: float) -> None:
         resume_at = asyncio.get_running_loop().time() + seconds

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.backoff import Backoff
 from gateway.errors import Unavailable
 from workflows.pool.models import (
     PoolInput,
@@ -32,8 +33,9 @@ from workflows.pool.workflow import POOL_CLOSING, WorkerPoolWorkflow
 
 log = logging.getLogger(__name__)
 
+# Steady, not growing: a waiting ScaleUp starts the new pool soon after the old run closes.
+CLOSING_PAUSE_SECONDS = 0.1
 CLOSING_RETRIES = 100
-CLOSING_BACKOFF_SECONDS = 0.1
 
 
 def _pool_closing(err: WorkflowUpdateFailedError) -> bool:
@@ -48,7 +50,8 @@ class PoolClient:
         self.settings = settings
 
     async def scale_up(self, request: ScaleUpRequest) -> ScaleResult:
-        for attempt in range(CLOSING_RETRIES):
+        closing = Backoff(CLOSING_PAUSE_SECONDS, CLOSING_PAUSE_SECONDS, retries=CLOSING_RETRIES)
+        while True:
             start = WithStartWorkflowOperation(
                 WorkerPoolWorkflow.run,
                 PoolInput(task_id=request.task_id, settings=self.settings),
@@ -65,10 +68,14 @@ class PoolClient:
             except WorkflowUpdateFailedError as err:
                 if not _pool_closing(err):
                     raise
-            if not attempt:
+            pause = closing.failed()
+            if closing.exhausted:
+                raise Unavailable(
+                    f"the worker pool of task {request.task_id} is still ending; retry"
+                )
+            if closing.failures == 1:
                 log.info("ScaleUp for task %s waits for its ending pool to close", request.task_id)
-            await asyncio.sleep(CLOSING_BACKOFF_SECONDS)
-        raise Unavailable(f"the worker pool of task {request.task_id} is still ending; retry")
+            await asyncio.sleep(pause)
 
     async def answered(self, task_id: str, request_id: str) -> bool:
         """True when the pool has already answered this request_id."""

@@ -15,6 +15,7 @@ import json
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from activities.backoff import Backoff
 from activities.runtimes.protocol import (
     PermanentRuntimeError,
     RuntimeFailure,
@@ -84,21 +85,17 @@ class Retry:
     def __init__(
         self, retries: int, backoff: float, max_backoff: float, *, namespace: str, name: str = ""
     ) -> None:
-        self._retries = retries
-        self._backoff = backoff
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(backoff, max_backoff, retries=retries)
         self._namespace = namespace
         self._name = name
-        self._failures = 0
 
     async def failed(self, exc: BaseException) -> None:
         """Sleeps before the next try; raises the runtime error when trying again cannot help."""
         error = runtime_error(exc, verb="watch", namespace=self._namespace, name=self._name)
-        self._failures += 1
-        if not isinstance(error, TransientRuntimeError) or self._failures > self._retries:
+        pause = self._backoff.failed(at_least=retry_after(exc) or 0.0)
+        if not isinstance(error, TransientRuntimeError) or self._backoff.exhausted:
             raise error from exc
-        delay = self._backoff * 2.0 ** (self._failures - 1)
-        await asyncio.sleep(min(self._max_backoff, max(delay, retry_after(exc) or 0.0)))
+        await asyncio.sleep(pause)
 
     def succeeded(self) -> None:
-        self._failures = 0
+        self._backoff.reset()
