@@ -9,7 +9,7 @@ from pathlib import Path
 import bench
 
 # Modules that are not benchmarks.
-SKIP = {"ports", "report", "__main__"}
+SKIP = {"bare", "ports", "report", "__main__"}
 
 
 def main() -> None:

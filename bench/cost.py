@@ -15,7 +15,8 @@ stream open from the call to the pipeline's final event, as otto-handler runs it
 
 Rows:
 - one pipeline (--runs sequential runs): actions and history events per pipeline (all
-  its workflows), wall time p50, and progress latency: for every stream event, its
+  its workflows), wall time p50 (the caller's, from the call to the end), workflow time
+  p50 (the server's, from start to close), and progress latency: for every stream event, its
   arrival minus the workflow time of the change it reports (p50, p99).
 - --concurrent pipelines at once: wall time to the last end, actions per pipeline.
 - idle stream: a 1-worker stage that runs --idle-seconds with its ExecutePipeline stream
@@ -32,16 +33,16 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from grpc import aio
 from prometheus_client.parser import text_string_to_metric_families
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.bare import BareDagWorkflow, BareStage, bare_stage, layered_stages
 from bench.ports import free_port
 from bench.report import Figure, percentile, report
 from gateway.app import running_ottoscaler
@@ -52,47 +53,8 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from workflows.workers.naming import pipeline_workflow_id
 
-LAYERS = (1, 6, 8, 4, 1)
 NAMESPACE = "default"
 Rows = dict[str, dict[str, Figure]]
-
-
-@dataclass(frozen=True)
-class BareStage:
-    stage_id: str
-    depends_on: tuple[str, ...]
-
-
-def layered_stages() -> list[BareStage]:
-    stages: list[BareStage] = []
-    previous: tuple[str, ...] = ()
-    for layer, width in enumerate(LAYERS):
-        ids = tuple(f"l{layer}-{n}" for n in range(width))
-        stages += [BareStage(stage_id, previous) for stage_id in ids]
-        previous = ids
-    return stages
-
-
-@activity.defn
-async def bare_stage(stage_id: str) -> None:
-    """Stands for a stage's work: nothing."""
-
-
-@workflow.defn(sandboxed=False)
-class BareDagWorkflow:
-    @workflow.run
-    async def run(self, stages: list[BareStage]) -> None:
-        done: dict[str, asyncio.Task[None]] = {}
-        for stage in stages:
-            after = [done[dep] for dep in stage.depends_on]
-            done[stage.stage_id] = asyncio.create_task(self._stage(stage.stage_id, after))
-        await asyncio.gather(*done.values())
-
-    async def _stage(self, stage_id: str, after: list[asyncio.Task[None]]) -> None:
-        await asyncio.gather(*after)
-        await workflow.execute_activity(
-            bare_stage, stage_id, start_to_close_timeout=timedelta(seconds=60)
-        )
 
 
 class ActionCounter:
@@ -183,9 +145,14 @@ async def events(client: Client, workflow_id: str) -> int:
     return sum(len(h.events) for h in await fetch_with_children(client, workflow_id))
 
 
-async def settled(client: Client, workflow_id: str) -> None:
-    """Waits for the workflow to close, so that every action it takes is counted."""
-    await client.get_workflow_handle(workflow_id).result()
+async def settled(client: Client, workflow_id: str) -> float:
+    """Waits for the workflow to close, so that every action it takes is counted; its
+    start to close as the server recorded them, in seconds."""
+    handle = client.get_workflow_handle(workflow_id)
+    await handle.result()
+    described = await handle.describe()
+    assert described.close_time is not None
+    return (described.close_time - described.start_time).total_seconds()
 
 
 class Bench:
@@ -205,12 +172,13 @@ class Bench:
     async def one(self, name: str, runs: int) -> dict[str, Figure]:
         actions: list[int] = []
         seconds: list[float] = []
+        workflow_seconds: list[float] = []
         latencies: list[float] = []
         workflow_id = ""
         for _ in range(runs):
             before = await self.counter.read()
             run = await self._run(name)
-            await settled(self.client, run.workflow_id)
+            workflow_seconds.append(await settled(self.client, run.workflow_id))
             actions.append(await self.counter.read() - before)
             seconds.append(run.seconds)
             latencies += run.latencies
@@ -219,6 +187,7 @@ class Bench:
             "actions": round(percentile(actions, 50)),
             "events": await events(self.client, workflow_id),
             "wall_p50_ms": round(percentile(seconds, 50) * 1000, 1),
+            "workflow_p50_ms": round(percentile(workflow_seconds, 50) * 1000, 1),
         }
         if latencies:
             row["progress_p50_ms"] = round(percentile(latencies, 50) * 1000, 1)

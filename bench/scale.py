@@ -26,8 +26,8 @@ from gateway.worker import create_worker
 from workflows.base.checks import Limits
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import (
-    PipelineSnapshot,
     PipelineSpec,
+    ProgressPage,
     RetrySpec,
     StageSpec,
     StageStatus,
@@ -73,13 +73,13 @@ def history_bytes(history: WorkflowHistory) -> int:
 async def measure(client: Client, task_queue: str, spec: PipelineSpec) -> dict[str, float | int]:
     limits = Limits(max_stages=1000, max_workers_per_stage=100)
     began = time.perf_counter()
-    handle: WorkflowHandle[PipelineWorkflow, PipelineSnapshot] = await client.start_workflow(
+    handle: WorkflowHandle[PipelineWorkflow, ProgressPage] = await client.start_workflow(
         PipelineWorkflow.run,
         PipelineInput(spec=spec, limits=limits),
         id=pipeline_workflow_id(spec.pipeline_id),
         task_queue=task_queue,
     )
-    snapshot = await handle.result()
+    snapshot = (await handle.result()).snapshot
     seconds = time.perf_counter() - began
     assert snapshot.status is StageStatus.COMPLETED, snapshot.error_message
     parent = await handle.fetch_history()

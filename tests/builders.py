@@ -18,6 +18,7 @@ from workflows.pipeline.models import (
     PipelineSnapshot,
     PipelineSpec,
     ProgressEvent,
+    ProgressPage,
     RetrySpec,
     StageSpec,
 )
@@ -79,7 +80,7 @@ async def worker(
 
 async def start(
     client: Client, task_queue: str, spec: PipelineSpec, limits: Limits | None = None
-) -> WorkflowHandle[PipelineWorkflow, PipelineSnapshot]:
+) -> WorkflowHandle[PipelineWorkflow, ProgressPage]:
     return await client.start_workflow(
         PipelineWorkflow.run,
         PipelineInput(spec=spec, limits=limits or Limits()),
@@ -95,7 +96,7 @@ async def run_pipeline(
     handle = await start(client, task_queue, spec)
     result = await handle.result()
     page = await handle.query(PipelineWorkflow.progress, 0)
-    return result, list(page.events)
+    return result.snapshot, list(page.events)
 
 
 def version_of(events: Sequence[ProgressEvent], stage_id: str, status: str) -> int:

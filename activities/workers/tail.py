@@ -69,8 +69,9 @@ class LogTail:
 
     async def heartbeats(self) -> None:
         """Heartbeats the cursor (the SDK sends the latest at most every 0.8 of the heartbeat
-        timeout); they also bring this activity its cancellation."""
+        timeout); they also bring this activity its cancellation. The first waits a whole
+        interval: a heartbeat is a billed action, and a worker that ends sooner needs none."""
         interval = heartbeat_interval(at_most=CURSOR_MAX_AGE_SECONDS)
         while True:
-            activity.heartbeat(self.cursor)
             await asyncio.sleep(interval)
+            activity.heartbeat(self.cursor)

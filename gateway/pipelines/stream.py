@@ -19,12 +19,12 @@ from typing import TypeAlias
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowContinuedAsNewError, WorkflowFailureError, WorkflowHandle
 
 from workflows.pipeline.models import PipelineSnapshot, ProgressEvent, ProgressPage, StageStatus
 from workflows.pipeline.workflow import PipelineWorkflow
 
-PipelineHandle: TypeAlias = WorkflowHandle[PipelineWorkflow, PipelineSnapshot]
+PipelineHandle: TypeAlias = WorkflowHandle[PipelineWorkflow, ProgressPage]
 
 # How a run that closed without its final event ends its stream.
 _CLOSED_AS = {
@@ -73,6 +73,12 @@ async def follow(handle: PipelineHandle, after: int) -> AsyncIterator[ProgressEv
         events = history.current_page or ()
         # Without a next page the run has closed (its close event is in this page).
         closed = close_event(events) or history.next_page_token is None
+        if closed:
+            tail = await _returned_tail(handle, after)
+            if tail is not None:
+                for event in tail:
+                    yield event
+                return
         if changed_state(events) or closed:
             async for item in _news(handle, after):
                 if isinstance(item, PipelineSnapshot):
@@ -85,6 +91,18 @@ async def follow(handle: PipelineHandle, after: int) -> AsyncIterator[ProgressEv
         if closed:
             yield _closed_without_final(after, snap, close_event(events))
             return
+
+
+async def _returned_tail(handle: PipelineHandle, after: int) -> list[ProgressEvent] | None:
+    """The events after `after` from a completed run's result, which carries its last
+    transitions; None when it failed, was cancelled, or the result starts too late."""
+    try:
+        result = await handle.result(follow_runs=False)
+    except (WorkflowFailureError, WorkflowContinuedAsNewError):
+        return None
+    if not result.events or result.events[0].version > after + 1:
+        return None
+    return [event for event in result.events if event.version > after]
 
 
 async def _news(

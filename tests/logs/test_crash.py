@@ -80,7 +80,7 @@ async def test_lines_survive_a_crash_mid_tail_exactly_once(
         gc.collect()  # the first process's evicted stage goes now, not in another test
         # The first process is gone; a new one takes over the same archive.
         async with ottoscaler_process(client, task_queue, runtime, tmp_path, address) as archive:
-            result = await asyncio.wait_for(handle.result(), 30)
+            result = (await asyncio.wait_for(handle.result(), 30)).snapshot
             (meta,) = archive.find(selector)
 
             async def forwarded() -> bool:

@@ -18,7 +18,7 @@ from activities.runtimes.protocol import WorkerRuntime
 from gateway.reaper.schedule import ensure_reaper, reaper_schedule_id
 from tests.builders import pipeline, start, worker
 from tests.waiting import eventually
-from workflows.pipeline.models import PipelineSnapshot, StageSpec
+from workflows.pipeline.models import ProgressPage, StageSpec
 from workflows.pipeline.workflow import PipelineWorkflow
 from workflows.reaper.workflow import ReaperWorkflow, ReapInput, ReapResult
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerInfo, WorkerSpec
@@ -38,7 +38,7 @@ async def sweep(client: Client, task_queue: str, grace_seconds: float) -> ReapRe
 
 async def running_worker(
     client: Client, task_queue: str, runtime: WorkerRuntime
-) -> tuple[WorkflowHandle[PipelineWorkflow, PipelineSnapshot], WorkerInfo]:
+) -> tuple[WorkflowHandle[PipelineWorkflow, ProgressPage], WorkerInfo]:
     """A pipeline whose one stage runs, and its worker once it exists."""
     spec = pipeline(LONG)
     handle = await start(client, task_queue, spec)

@@ -80,7 +80,7 @@ async def test_a_hundred_shards_keep_the_history_small(client: Client, task_queu
     spec = pipeline(mock_stage("wide", workers=100))
     async with worker(client, task_queue):
         handle = await start(client, task_queue, spec, Limits(max_workers_per_stage=100))
-        result = await asyncio.wait_for(handle.result(), 120)
+        result = (await asyncio.wait_for(handle.result(), 120)).snapshot
         history = await handle.fetch_history()
     assert result.status is StageStatus.COMPLETED
     assert child_runs(history) == []
@@ -99,7 +99,7 @@ async def test_a_pipeline_too_large_for_one_history_runs_its_largest_stage_in_a_
     )
     async with worker(client, task_queue):
         handle = await start(client, task_queue, spec)
-        result = await asyncio.wait_for(handle.result(), 120)
+        result = (await asyncio.wait_for(handle.result(), 120)).snapshot
         children = child_runs(await handle.fetch_history())
         page = await handle.query(PipelineWorkflow.progress, 0)
     assert [c.workflow_id for c in children] == [

@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pipeline.dag import Graph, downstream, ready_stages
     from workflows.pipeline.inputs import PipelineInput, StageInput, StageReport, StageResult
     from workflows.pipeline.models import (
-        PipelineSnapshot,
         ProgressPage,
         StageSpec,
         StageState,
@@ -37,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pipeline.validation import validate_pipeline
     from workflows.workers.naming import stage_workflow_id
 
+# The transitions a finished pipeline returns with its snapshot: enough for a stream to
+# end without querying the closed run, which a worker would have to replay to answer.
+FINAL_EVENTS = 100
 PROGRESS_QUERY = "progress"
 INPUT_QUERY = "input"
 FAIL_FAST_KEY = "fail_fast"
@@ -94,7 +96,7 @@ class PipelineWorkflow:
         self._show_stages()
 
     @workflow.run
-    async def run(self, inp: PipelineInput) -> PipelineSnapshot:
+    async def run(self, inp: PipelineInput) -> ProgressPage:
         spec = inp.spec
         try:
             validate_pipeline(spec, inp.limits)
@@ -204,14 +206,14 @@ class PipelineWorkflow:
                     now, skipped, f"skipped: upstream stage {stage_id} failed"
                 )
 
-    def _finish_pipeline(self) -> PipelineSnapshot:
+    def _finish_pipeline(self) -> ProgressPage:
         statuses = self._progress.stage_status().values()
         done = sum(1 for s in statuses if s is StageStatus.COMPLETED)
         status = StageStatus.COMPLETED if done == len(statuses) else StageStatus.FAILED
         self._update_pipeline(
             status, f"pipeline {status.value.lower()}: {done}/{len(statuses)} stages completed"
         )
-        return self._progress.snapshot()
+        return self._progress.page(self._progress.version - FINAL_EVENTS)
 
     def _show_stages(self) -> None:
         workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
