@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
 
+from activities.runtimes.kubernetes.bodies import ObjectMeta, OwnerReference
 from activities.runtimes.kubernetes.owner import controller_of, parse_owner
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from activities.runtimes.protocol import WorkerNotFound
 from tests.kube.fixtures import DEFAULT_IMAGE, NAMESPACE, TEST_TUNING, KubeCluster
 from workflows.workers.spec import WorkerSpec
 
-REPLICA_SET = {
+REPLICA_SET: OwnerReference = {
     "apiVersion": "apps/v1",
     "kind": "ReplicaSet",
     "name": "ottoscaler-7d9f8c",
@@ -22,7 +23,7 @@ REPLICA_SET = {
 SELF = "ottoscaler-7d9f8c-x2x4q"
 
 
-def ref(**extra: Any) -> dict[str, Any]:
+def ref(**extra: Unpack[OwnerReference]) -> OwnerReference:
     return {**REPLICA_SET, **extra}
 
 
@@ -57,9 +58,10 @@ def test_a_malformed_owner_is_refused_naming_the_setting(text: str) -> None:
     ids=["controller", "among-others", "not-a-controller", "incomplete", "bare-pod"],
 )
 def test_the_owner_is_the_controller_of_ottoscalers_pod(
-    refs: list[dict[str, Any]] | None, expected: dict[str, str] | None
+    refs: list[OwnerReference] | None, expected: OwnerReference | None
 ) -> None:
-    assert controller_of({"metadata": {"ownerReferences": refs}}) == expected
+    metadata: ObjectMeta = {} if refs is None else {"ownerReferences": refs}
+    assert controller_of({"metadata": metadata}) == expected
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from activities.runtimes.kubernetes.bodies import Container, Pod
 from activities.runtimes.kubernetes.pods import build_pod, safe_label_value
 from workflows.workers.naming import stage_worker_name
 from workflows.workers.spec import Labels, WorkerSpec
@@ -15,13 +16,12 @@ from workflows.workers.spec import Labels, WorkerSpec
 IMAGE = "busybox:latest"
 
 
-def manifest(**fields: Any) -> dict[str, Any]:
+def manifest(**fields: Any) -> Pod:
     return build_pod(WorkerSpec(name="w-0", **fields), "ci", IMAGE)
 
 
-def container(**fields: Any) -> dict[str, Any]:
-    containers: list[dict[str, Any]] = manifest(**fields)["spec"]["containers"]
-    return containers[0]
+def container(**fields: Any) -> Container:
+    return manifest(**fields)["spec"]["containers"][0]
 
 
 def test_the_default_pod() -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
+from activities.runtimes.kubernetes.bodies import (
+    ContainerState,
+    ObjectMeta,
+    Pod,
+    PodCondition,
+    PodStatus,
+)
 from activities.runtimes.kubernetes.status import (
     PendingLimits,
     decide,
@@ -29,28 +35,28 @@ def stamp(seconds_ago: float) -> str:
 def pod(
     phase: str = "Pending",
     *,
-    state: dict[str, Any] | None = None,
+    state: ContainerState | None = None,
     age: float = 1,
     reason: str = "",
-    conditions: list[dict[str, str]] | None = None,
+    conditions: list[PodCondition] | None = None,
     deleting: bool = False,
-) -> dict[str, Any]:
-    status: dict[str, Any] = {"phase": phase, "conditions": conditions or []}
+) -> Pod:
+    status: PodStatus = {"phase": phase, "conditions": conditions or []}
     if state is not None:
-        status["containerStatuses"] = [{"name": "worker", "state": state}]
+        status["containerStatuses"] = [{"state": state}]
     if reason:
-        status.update(reason=reason, message=f"{reason} happened")
-    metadata: dict[str, Any] = {"name": "w", "creationTimestamp": stamp(age)}
+        status.update({"reason": reason, "message": f"{reason} happened"})
+    metadata: ObjectMeta = {"name": "w", "creationTimestamp": stamp(age)}
     if deleting:
         metadata["deletionTimestamp"] = stamp(0)
     return {"metadata": metadata, "spec": {}, "status": status}
 
 
-def waiting(reason: str) -> dict[str, Any]:
+def waiting(reason: str) -> ContainerState:
     return {"waiting": {"reason": reason, "message": f"{reason} details"}}
 
 
-def terminated(exit_code: int, reason: str) -> dict[str, Any]:
+def terminated(exit_code: int, reason: str) -> ContainerState:
     return {
         "terminated": {
             "exitCode": exit_code,
@@ -61,7 +67,7 @@ def terminated(exit_code: int, reason: str) -> dict[str, Any]:
     }
 
 
-UNSCHEDULABLE = [
+UNSCHEDULABLE: list[PodCondition] = [
     {
         "type": "PodScheduled",
         "status": "False",
@@ -104,7 +110,7 @@ def test_phase(phase: str, expected: WorkerPhase) -> None:
     ids=["success", "exit", "oom", "evicted", "deadline", "admission", "bare-failed"],
 )
 def test_terminal_outcome(
-    the_pod: dict[str, Any], succeeded: bool, reason: str, exit_code: int | None
+    the_pod: Pod, succeeded: bool, reason: str, exit_code: int | None
 ) -> None:
     outcome = terminal_outcome(the_pod)
 
@@ -157,9 +163,7 @@ def test_an_outcome_carries_the_container_times() -> None:
         "running",
     ],
 )
-def test_early_failure(
-    the_pod: dict[str, Any], pull_since: datetime | None, reason: str | None
-) -> None:
+def test_early_failure(the_pod: Pod, pull_since: datetime | None, reason: str | None) -> None:
     outcome = early_failure(the_pod, now=NOW, limits=LIMITS, pull_failing_since=pull_since)
 
     assert (outcome.reason if outcome else None) == reason
@@ -193,9 +197,7 @@ def test_no_pending_deadline_when_the_timeout_is_zero() -> None:
     ],
     ids=["running", "pending", "already-failed", "not-deleting"],
 )
-def test_a_pod_being_deleted_before_its_end_is_a_failure(
-    the_pod: dict[str, Any], reason: str | None
-) -> None:
+def test_a_pod_being_deleted_before_its_end_is_a_failure(the_pod: Pod, reason: str | None) -> None:
     outcome = decide(the_pod, now=NOW, limits=LIMITS, pull_failing_since=None)
 
     assert (outcome.reason if outcome else None) == reason
@@ -212,7 +214,7 @@ def test_a_pod_being_deleted_before_its_end_is_a_failure(
     ids=["pending-deadline", "pull-grace-first", "overdue", "running"],
 )
 def test_seconds_to_next_check(
-    the_pod: dict[str, Any], pull_since: datetime | None, expected: float | None
+    the_pod: Pod, pull_since: datetime | None, expected: float | None
 ) -> None:
     assert (
         seconds_to_next_check(the_pod, now=NOW, limits=LIMITS, pull_failing_since=pull_since)
@@ -231,14 +233,14 @@ def test_seconds_to_next_check(
     ],
     ids=["running", "creating", "backoff", "unschedulable", "oom"],
 )
-def test_worker_info_explains_what_is_wrong(the_pod: dict[str, Any], error: str) -> None:
+def test_worker_info_explains_what_is_wrong(the_pod: Pod, error: str) -> None:
     assert worker_info(the_pod).error_message == error
 
 
 def test_worker_info_reports_node_ip_and_times() -> None:
     running = pod("Running", state={"running": {}})
     running["spec"]["nodeName"] = "node-a"
-    running["status"].update(podIP="10.0.0.7", startTime=stamp(5))
+    running["status"].update({"podIP": "10.0.0.7", "startTime": stamp(5)})
     running["metadata"]["labels"] = {"task-id": "t1"}
 
     info = worker_info(running)

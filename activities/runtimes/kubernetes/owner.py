@@ -15,15 +15,13 @@ from collections.abc import Mapping
 
 from kubernetes.client import ApiClient, CoreV1Api
 
+from activities.runtimes.kubernetes.bodies import OwnerReference, Pod, as_json
 from activities.runtimes.kubernetes.errors import CLIENT_ERRORS, runtime_error
-from activities.runtimes.kubernetes.status import Pod
-from activities.runtimes.kubernetes.watch import CONNECT_SECONDS, as_json
+from activities.runtimes.kubernetes.watch import CONNECT_SECONDS
 
 log = logging.getLogger(__name__)
 
-OwnerReference = dict[str, str]
 OWNER_SETTING = "OTTOSCALER_OWNER"
-_REFERENCE_KEYS = ("apiVersion", "kind", "name", "uid")
 
 
 def parse_owner(text: str) -> OwnerReference:
@@ -34,14 +32,23 @@ def parse_owner(text: str) -> OwnerReference:
             f"{OWNER_SETTING}={text!r} must be <apiVersion>/<kind>/<name>/<uid>, "
             "e.g. apps/v1/Deployment/ottoscaler/6f1c9a4e-..."
         )
-    return dict(zip(_REFERENCE_KEYS, parts, strict=True))
+    api_version, kind, name, uid = parts
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}
 
 
 def controller_of(pod: Pod) -> OwnerReference | None:
     """The reference to the pod's controller (a Deployment's ReplicaSet), if it has one."""
     for ref in pod.get("metadata", {}).get("ownerReferences") or ():
-        if ref.get("controller") and all(ref.get(key) for key in _REFERENCE_KEYS):
-            return {key: str(ref[key]) for key in _REFERENCE_KEYS}
+        # Neither controller nor blockOwnerDeletion carries over (see above).
+        owner: OwnerReference = {
+            "apiVersion": ref.get("apiVersion", ""),
+            "kind": ref.get("kind", ""),
+            "name": ref.get("name", ""),
+            "uid": ref.get("uid", ""),
+        }
+        controller: bool | None = ref.get("controller")
+        if controller and all(owner.values()):
+            return owner
     return None
 
 

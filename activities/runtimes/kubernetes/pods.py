@@ -1,17 +1,29 @@
 """The pod a WorkerSpec becomes: a pure function from spec to manifest, no client calls.
 
-Keeping the manifest a plain dict (the JSON the API server receives) makes it easy to
-test exhaustively and to read next to `kubectl get pod -o yaml`. Per-stage options come
-from `ottoscaler.*` keys of the stage config; docs/kubernetes.md lists them with their
-defaults. A bad option value raises ValueError naming the key, before anything is created.
+Keeping the manifest a plain dict (the JSON the API server receives, typed as bodies.Pod)
+makes it easy to test exhaustively and to read next to `kubectl get pod -o yaml`.
+Per-stage options come from `ottoscaler.*` keys of the stage config; docs/kubernetes.md
+lists them with their defaults. A bad option value raises ValueError naming the key,
+before anything is created.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Literal
 
+from activities.runtimes.kubernetes.bodies import (
+    Container,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodSecurityContext,
+    PodSpec,
+    ResourceRequirements,
+    SeccompProfile,
+    SecurityContext,
+)
 from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, short_hash
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
@@ -63,8 +75,8 @@ def _option(config: Mapping[str, str], key: str, default: str) -> str:
     return config.get(key, default).strip()
 
 
-def _resources(config: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    resources: dict[str, dict[str, str]] = {}
+def _resources(config: Mapping[str, str]) -> ResourceRequirements:
+    resources: ResourceRequirements = {}
     for key, default in DEFAULT_RESOURCES.items():
         value = _option(config, key, default)
         if value in ("", "none"):
@@ -72,26 +84,27 @@ def _resources(config: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if not _QUANTITY.match(value):
             raise ValueError(f"{key}={value!r} is not a Kubernetes quantity (e.g. 250m, 1Gi)")
         resource, kind = key.removeprefix("ottoscaler.").split("_")
-        resources.setdefault("requests" if kind == "request" else "limits", {})[resource] = value
+        bound: Literal["requests", "limits"] = "requests" if kind == "request" else "limits"
+        resources.setdefault(bound, {})[resource] = value
     return resources
 
 
-def _security(config: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _security(config: Mapping[str, str]) -> tuple[PodSecurityContext, SecurityContext]:
     """(pod securityContext, container securityContext): restricted unless opted out."""
     mode = _option(config, "ottoscaler.security_context", "default")
     if mode == "none":
         return {}, {}
     if mode != "default":
         raise ValueError(f"ottoscaler.security_context={mode!r} must be 'default' or 'none'")
-    seccomp = {"type": "RuntimeDefault"}
-    pod: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": seccomp}
+    seccomp: SeccompProfile = {"type": "RuntimeDefault"}
+    pod: PodSecurityContext = {"runAsNonRoot": True, "seccompProfile": seccomp}
     user = _option(config, "ottoscaler.run_as_user", DEFAULT_RUN_AS_USER)
     if user:
         if not user.isdigit() or int(user) == 0:
             raise ValueError(f"ottoscaler.run_as_user={user!r} must be a non-zero numeric uid")
         pod["runAsUser"] = int(user)
         pod["runAsGroup"] = int(user)
-    container = {
+    container: SecurityContext = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": True,
@@ -104,8 +117,8 @@ def build_pod(
     spec: WorkerSpec,
     namespace: str,
     default_image: str,
-    owner: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+    owner: OwnerReference | None = None,
+) -> Pod:
     """The manifest of the pod that runs spec, ready for create_namespaced_pod.
 
     owner is the ownerReference every worker pod carries (owner), if any.
@@ -115,7 +128,7 @@ def build_pod(
             f"worker name {spec.name!r} is not a DNS-1123 label (workflows.workers.naming)"
         )
     pod_security, container_security = _security(spec.config)
-    container: dict[str, Any] = {
+    container: Container = {
         "name": CONTAINER_NAME,
         "image": spec.image or default_image,
         "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
@@ -127,7 +140,7 @@ def build_pod(
         container["args"] = list(spec.args)
     if container_security:
         container["securityContext"] = container_security
-    pod_spec: dict[str, Any] = {
+    pod_spec: PodSpec = {
         "restartPolicy": "Never",
         "containers": [container],
         "automountServiceAccountToken": False,
@@ -138,7 +151,7 @@ def build_pod(
         pod_spec["activeDeadlineSeconds"] = spec.timeout_seconds
     if pod_security:
         pod_spec["securityContext"] = pod_security
-    metadata: dict[str, Any] = {
+    metadata: ObjectMeta = {
         "name": spec.name,
         "namespace": namespace,
         "labels": pod_labels(spec.labels),
@@ -146,5 +159,5 @@ def build_pod(
     if spec.summary:
         metadata["annotations"] = {SUMMARY_ANNOTATION: spec.summary}
     if owner:
-        metadata["ownerReferences"] = [dict(owner)]
+        metadata["ownerReferences"] = [owner.copy()]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}

@@ -5,7 +5,8 @@ The official client is synchronous, so every call runs in a thread pool of this 
 never starve short calls such as create or delete). Decisions are pure and live in
 pods (the manifest), status (what a pod state means) and errors (what a
 client error means); wait follows one pod, watch feeds watch(), logs
-follows a pod's output, owner finds the pods' owner. docs/kubernetes.md is the user's guide.
+follows a pod's output, owner finds the pods' owner; bodies types the JSON they all share.
+docs/kubernetes.md is the user's guide.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
 
 from activities.logs.lines import LogCursor, OutputLine
+from activities.runtimes.kubernetes.bodies import OwnerReference, as_json
 from activities.runtimes.kubernetes.errors import CLIENT_ERRORS, Retry, runtime_error
 from activities.runtimes.kubernetes.logs import PodLog, follow_pod_log
-from activities.runtimes.kubernetes.owner import OwnerReference, resolve_owner
+from activities.runtimes.kubernetes.owner import resolve_owner
 from activities.runtimes.kubernetes.pods import build_pod, label_selector
 from activities.runtimes.kubernetes.status import PendingLimits, worker_info
 from activities.runtimes.kubernetes.wait import PodWatcher
-from activities.runtimes.kubernetes.watch import PodFeed, as_json, follow
+from activities.runtimes.kubernetes.watch import PodFeed, follow
 from activities.runtimes.protocol import (
     PermanentRuntimeError,
     TransientRuntimeError,
@@ -149,22 +151,20 @@ class KubernetesRuntime:
                 raise TransientRuntimeError("the kubernetes runtime is closed") from None
             raise
 
-    async def _call(
-        self, verb: str, name: str, fn: Callable[..., Any], *args: Any, **kw: Any
-    ) -> Any:
-        """One API call, its result as raw JSON, its errors as RuntimeFailure."""
+    async def _call(self, verb: str, name: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """One API call, its errors as RuntimeFailure."""
         try:
-            result = await self._run(self._calls, fn, *args, **kw)
+            return await self._run(self._calls, fn, *args, **kw)
         except CLIENT_ERRORS as exc:
             raise runtime_error(exc, verb=verb, namespace=self._namespace, name=name) from exc
-        return as_json(self._api, result)
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         try:
             manifest = build_pod(spec, self._namespace, self._default_image, self._owner)
         except ValueError as exc:
             raise PermanentRuntimeError(f"cannot run worker {spec.name!r}: {exc}") from exc
-        body = V1Pod.from_dict(manifest)
+        # dict(): mypy takes no TypedDict for from_dict's dict[str, Any] parameter.
+        body = V1Pod.from_dict(dict(manifest))
         try:
             created = await self._run(
                 self._calls, self._core.create_namespaced_pod, self._namespace, body
@@ -180,11 +180,12 @@ class KubernetesRuntime:
     async def _adopt(self, spec: WorkerSpec) -> WorkerInfo:
         """Idempotency guard: a retried create finds its own pod, never another run's."""
         try:
-            pod = await self._call(
+            model = await self._call(
                 "get", spec.name, self._core.read_namespaced_pod, spec.name, self._namespace
             )
         except WorkerNotFound as exc:  # deleted between our create and our read
             raise TransientRuntimeError(f"pod {spec.name!r} vanished while adopted") from exc
+        pod = as_json(self._api, model)
         ours = spec.labels.get(Labels.RUN_ID, "")
         theirs = pod.get("metadata", {}).get("labels", {}).get(Labels.RUN_ID, "")
         if theirs != ours:
@@ -249,13 +250,14 @@ class KubernetesRuntime:
             raise runtime_error(exc, verb="delete", namespace=self._namespace, name=name) from exc
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
-        pods = await self._call(
+        model = await self._call(
             "list",
             "",
             self._core.list_namespaced_pod,
             self._namespace,
             label_selector=label_selector(labels),
         )
+        pods = as_json(self._api, model)
         return sorted((worker_info(pod) for pod in pods.get("items") or []), key=lambda w: w.name)
 
     async def watch(self, labels: Mapping[str, str]) -> AsyncGenerator[WorkerEvent]:

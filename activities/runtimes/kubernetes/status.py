@@ -1,4 +1,4 @@
-"""What a pod's status means for its worker: pure functions over the raw pod JSON.
+"""What a pod's status means for its worker: pure functions over the pod's JSON (bodies).
 
 The watch loop (wait) only moves data; every decision lives here so it can be
 tested with plain dicts. Failure reasons follow docs/kubernetes.md:
@@ -14,14 +14,18 @@ tested with plain dicts. Failure reasons follow docs/kubernetes.md:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from activities.runtimes.kubernetes.bodies import (
+    ContainerState,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    Pod,
+    PodCondition,
+    PodStatus,
+)
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerPhase
-
-Pod = Mapping[str, Any]
 
 FAIL_FAST_REASONS = frozenset(
     {
@@ -37,6 +41,12 @@ POD_DELETED = "PodDeleted"
 PENDING_TIMEOUT = "PendingTimeout"
 UNSCHEDULABLE = "Unschedulable"
 
+# A pod condition (bodies.PodCondition) with these items: no node can take the pod.
+_UNSCHEDULABLE_CONDITION: PodCondition = {
+    "type": "PodScheduled",
+    "status": "False",
+    "reason": UNSCHEDULABLE,
+}
 _PHASES = {
     "Pending": WorkerPhase.PENDING,
     "Running": WorkerPhase.RUNNING,
@@ -53,56 +63,66 @@ class PendingLimits:
     pull_grace: float
 
 
-def _get(obj: Pod | None, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def parse_time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def pod_name(pod: Pod) -> str:
-    return str(_get(pod, "metadata", "name") or "")
+    return pod.get("metadata", {}).get("name") or ""
 
 
 def resource_version(pod: Pod) -> str | None:
-    version = _get(pod, "metadata", "resourceVersion")
-    return str(version) if version else None
+    return pod.get("metadata", {}).get("resourceVersion") or None
 
 
-def _container_state(pod: Pod, state: str) -> Pod | None:
-    for status in _get(pod, "status", "containerStatuses") or ():
-        found = _get(status, "state", state)
-        if found:
-            return found  # type: ignore[no-any-return]
-    return None
+def _created_at(pod: Pod) -> datetime | None:
+    return parse_time(pod.get("metadata", {}).get("creationTimestamp"))
+
+
+def _started_at(pod: Pod) -> datetime | None:
+    return parse_time(pod.get("status", {}).get("startTime"))
+
+
+def _node_name(pod: Pod) -> str:
+    return pod.get("spec", {}).get("nodeName") or ""
+
+
+def _pod_ip(pod: Pod) -> str:
+    return pod.get("status", {}).get("podIP") or ""
+
+
+def _container_states(pod: Pod) -> list[ContainerState]:
+    statuses = pod.get("status", {}).get("containerStatuses") or ()
+    return [status.get("state", {}) for status in statuses]
+
+
+# The first container in that state; filter(None) also skips an empty state ({}).
+def _first_waiting(pod: Pod) -> ContainerStateWaiting | None:
+    states = _container_states(pod)
+    return next(filter(None, (state.get("waiting") for state in states)), None)
+
+
+def _first_terminated(pod: Pod) -> ContainerStateTerminated | None:
+    states = _container_states(pod)
+    return next(filter(None, (state.get("terminated") for state in states)), None)
 
 
 def worker_phase(pod: Pod) -> WorkerPhase:
     # Unknown means the node stopped reporting: not an end, so it still counts as running.
-    return _PHASES.get(_get(pod, "status", "phase") or "Pending", WorkerPhase.RUNNING)
+    return _PHASES.get(pod.get("status", {}).get("phase") or "Pending", WorkerPhase.RUNNING)
 
 
 def waiting_reason(pod: Pod) -> tuple[str, str] | None:
     """The first container's (reason, message) while it waits to start, if any."""
-    waiting = _container_state(pod, "waiting")
-    if waiting is None or not waiting.get("reason"):
-        return None
-    return str(waiting["reason"]), str(waiting.get("message") or "")
+    waiting = _first_waiting(pod) or {}
+    reason = waiting.get("reason")
+    return (reason, waiting.get("message") or "") if reason else None
 
 
 def unschedulable_message(pod: Pod) -> str | None:
-    for condition in _get(pod, "status", "conditions") or ():
-        if (
-            condition.get("type") == "PodScheduled"
-            and condition.get("status") == "False"
-            and condition.get("reason") == UNSCHEDULABLE
-        ):
-            return str(condition.get("message") or "")
+    for condition in pod.get("status", {}).get("conditions") or ():
+        if all(condition.get(key) == value for key, value in _UNSCHEDULABLE_CONDITION.items()):
+            return condition.get("message") or ""
     return None
 
 
@@ -111,23 +131,13 @@ def terminal_outcome(pod: Pod) -> WorkerOutcome | None:
     phase = worker_phase(pod)
     if phase not in (WorkerPhase.SUCCEEDED, WorkerPhase.FAILED):
         return None
-    terminated = _container_state(pod, "terminated") or {}
-    started = parse_time(terminated.get("startedAt")) or parse_time(
-        _get(pod, "status", "startTime")
-    )
+    terminated = _first_terminated(pod) or {}
+    started = parse_time(terminated.get("startedAt")) or _started_at(pod)
     times = {"started_at": started, "finished_at": parse_time(terminated.get("finishedAt"))}
-    exit_code = terminated.get("exitCode")
+    exit_code: int | None = terminated.get("exitCode")
     if phase is WorkerPhase.SUCCEEDED:
         return WorkerOutcome(name=pod_name(pod), succeeded=True, exit_code=exit_code, **times)
-    pod_reason = _get(pod, "status", "reason")
-    container_reason = terminated.get("reason")
-    if pod_reason:
-        reason, message = str(pod_reason), str(_get(pod, "status", "message") or "")
-    elif container_reason == "OOMKilled":
-        reason, message = "OOMKilled", str(terminated.get("message") or "")
-    else:
-        reason = "Error"
-        message = str(terminated.get("message") or _get(pod, "status", "message") or "")
+    reason, message = _failure_reason(pod.get("status", {}), terminated)
     return WorkerOutcome(
         name=pod_name(pod),
         succeeded=False,
@@ -138,6 +148,17 @@ def terminal_outcome(pod: Pod) -> WorkerOutcome | None:
     )
 
 
+def _failure_reason(status: PodStatus, terminated: ContainerStateTerminated) -> tuple[str, str]:
+    """A Failed pod's (reason, message): its own, else OOMKilled, else Error (module doc)."""
+    pod_reason = status.get("reason")
+    if pod_reason:
+        return pod_reason, status.get("message") or ""
+    container_reason: str | None = terminated.get("reason")
+    if container_reason == "OOMKilled":
+        return container_reason, terminated.get("message") or ""
+    return "Error", terminated.get("message") or status.get("message") or ""
+
+
 def deleted_outcome(pod: Pod) -> WorkerOutcome:
     """The outcome of a pod that disappeared: its end if it had one, else PodDeleted."""
     return terminal_outcome(pod) or WorkerOutcome(
@@ -145,7 +166,7 @@ def deleted_outcome(pod: Pod) -> WorkerOutcome:
         succeeded=False,
         reason=POD_DELETED,
         message="the pod was deleted before it finished",
-        started_at=parse_time(_get(pod, "status", "startTime")),
+        started_at=_started_at(pod),
     )
 
 
@@ -173,7 +194,7 @@ def early_failure(
             and (now - pull_failing_since).total_seconds() >= limits.pull_grace
         ):
             return _failure(pod, reason, message)
-    created = parse_time(_get(pod, "metadata", "creationTimestamp"))
+    created = _created_at(pod)
     if limits.pending_timeout <= 0 or created is None:
         return None
     if (now - created).total_seconds() < limits.pending_timeout:
@@ -194,7 +215,8 @@ def decide(
     outcome = terminal_outcome(pod)
     if outcome is not None:
         return outcome
-    if _get(pod, "metadata", "deletionTimestamp"):
+    deletion_timestamp: str | None = pod.get("metadata", {}).get("deletionTimestamp")
+    if deletion_timestamp:
         return deleted_outcome(pod)  # being deleted while it still ran
     return early_failure(pod, now=now, limits=limits, pull_failing_since=pull_failing_since)
 
@@ -206,7 +228,7 @@ def seconds_to_next_check(
     if worker_phase(pod) is not WorkerPhase.PENDING:
         return None
     deadlines: list[float] = []
-    created = parse_time(_get(pod, "metadata", "creationTimestamp"))
+    created = _created_at(pod)
     if limits.pending_timeout > 0 and created is not None:
         deadlines.append(limits.pending_timeout - (now - created).total_seconds())
     if pull_failing_since is not None:
@@ -230,11 +252,11 @@ def worker_info(pod: Pod) -> WorkerInfo:
     return WorkerInfo(
         name=pod_name(pod),
         phase=worker_phase(pod),
-        labels=dict(_get(pod, "metadata", "labels") or {}),
-        created_at=parse_time(_get(pod, "metadata", "creationTimestamp")),
-        started_at=parse_time(_get(pod, "status", "startTime")),
+        labels=dict(pod.get("metadata", {}).get("labels") or {}),
+        created_at=_created_at(pod),
+        started_at=_started_at(pod),
         completed_at=outcome.finished_at if outcome else None,
-        node_name=str(_get(pod, "spec", "nodeName") or ""),
-        pod_ip=str(_get(pod, "status", "podIP") or ""),
+        node_name=_node_name(pod),
+        pod_ip=_pod_ip(pod),
         error_message=error,
     )

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 import urllib3.exceptions
 from kubernetes.client import ApiClient
 
+from activities.runtimes.kubernetes.bodies import Pod
 from activities.runtimes.kubernetes.status import (
     GRACE_REASONS,
     PendingLimits,
-    Pod,
     decide,
     deleted_outcome,
     seconds_to_next_check,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -20,8 +20,9 @@ from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch import Watch
 
+from activities.runtimes.kubernetes.bodies import Pod, WatchEvent, WatchEventType, as_json
 from activities.runtimes.kubernetes.errors import CLIENT_ERRORS, Retry
-from activities.runtimes.kubernetes.status import Pod, resource_version, worker_info
+from activities.runtimes.kubernetes.status import resource_version, worker_info
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind
 from workflows.workers.spec import WorkerInfo
 
@@ -33,11 +34,6 @@ STALL_SECONDS = 30.0
 
 # Runs a blocking call in the runtime's watch thread pool.
 Runner = Callable[..., Awaitable[Any]]
-
-
-def as_json(api: ApiClient, model: object) -> Any:
-    """A client model as the raw JSON the API server sent (camelCase keys)."""
-    return api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
 
 
 class PodStream:
@@ -65,11 +61,13 @@ class PodStream:
 
     def list(self) -> list[Pod]:
         """The pods now; the next watch starts from this list's version."""
-        raw = as_json(self._api, self._list())
-        self.version = str(raw["metadata"]["resourceVersion"])
-        return list(raw.get("items") or [])
+        pods = as_json(self._api, self._list())
+        self.version = pods["metadata"]["resourceVersion"]
+        return list(pods.get("items") or [])
 
-    def watch(self, timeout: float, read_timeout: float) -> Generator[tuple[str, Pod], None, None]:
+    def watch(
+        self, timeout: float, read_timeout: float
+    ) -> Generator[tuple[WatchEventType, Pod], None, None]:
         """(event type, pod) from self.version on, until the server ends the request after
         timeout, a 410 Gone (version becomes None) or stop(). Bookmarks only move version.
         """
@@ -77,13 +75,15 @@ class PodStream:
             return  # stopped before this round began: nothing would end it early
         watch = self._watch = Watch()  # type: ignore[no-untyped-call]
         try:
-            for event in watch.stream(  # type: ignore[no-untyped-call]
+            # Watch.stream is untyped: its events become typed JSON here.
+            events: Iterator[WatchEvent] = watch.stream(  # type: ignore[no-untyped-call]
                 self._list,
                 resource_version=self.version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=max(1, math.ceil(timeout)),
                 _request_timeout=(CONNECT_SECONDS, read_timeout),
-            ):
+            )
+            for event in events:
                 pod = event["raw_object"]
                 self.version = resource_version(pod) or self.version
                 if event["type"] != "BOOKMARK":
