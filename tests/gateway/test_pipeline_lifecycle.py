@@ -127,6 +127,26 @@ async def test_execute_attaches_to_a_running_pipeline(stub: Stub, client: Client
     assert after.run_id != before.run_id
 
 
+async def test_a_stream_ends_with_its_run_when_the_id_starts_again(
+    stub: Stub, client: Client
+) -> None:
+    """Terminated from the Temporal CLI and started again at once: the first stream gets
+    its run's end, never the new run's transitions."""
+    req = request(stage("work", duration="60"))
+    first = asyncio.ensure_future(collect(stub.ExecutePipeline(req)))
+    await eventually(lambda: stage_running(stub, req.pipeline_id, "work"))
+    handle = client.get_workflow_handle(pipeline_workflow_id(req.pipeline_id))
+    await handle.terminate(reason="by hand")
+    quick = request(stage("work", duration="0"))
+    quick.pipeline_id = req.pipeline_id
+    second = await collect(stub.ExecutePipeline(quick))
+    first_events = await asyncio.wait_for(first, 30)
+    assert second[-1].status == pb.STAGE_COMPLETED
+    assert first_events[-1].status == pb.STAGE_CANCELLED
+    assert first_events[-1].message == "pipeline workflow terminated"
+    assert all(e.status != pb.STAGE_COMPLETED for e in first_events)
+
+
 async def test_watch_streams_snapshot_then_live(stub: Stub) -> None:
     req = request(
         stage("first"), stage("second", "first", duration="1.0"), stage("third", "second")

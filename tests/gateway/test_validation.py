@@ -66,6 +66,16 @@ BAD_REQUESTS = {
         "stages[0].retry_policy.max_attempts: 10 workers x 2147483647 attempts may write "
         "128849018820 history events, at most 8000 fit one stage's history",
     ),
+    "a config too large for its workers' history": (
+        request(
+            pb.PipelineStage(
+                stage_id="a",
+                worker_count=2,
+                config={f"KEY_{n}": "x" * 30_000 for n in range(100)},
+            )
+        ),
+        "stages[0].config: 2 workers x 1 attempts with this config may write",
+    ),
     "stage id not a label value": (
         request(stage("Build Stage!")),
         "stages[0].stage_id: 'Build Stage!' must be at most 63 characters",

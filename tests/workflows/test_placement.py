@@ -9,7 +9,7 @@ from tests.builders import mock_stage
 from workflows.pipeline.models import StageSpec
 from workflows.pipeline.placement import (
     EVENTS_PER_CHILD,
-    HISTORY_BUDGET,
+    HISTORY_EVENTS_BUDGET,
     child_stages,
     stage_events,
 )
@@ -22,7 +22,7 @@ def test_every_stage_of_a_usual_pipeline_runs_inline() -> None:
 
 def test_a_thousand_one_worker_stages_fit_one_history() -> None:
     stages = [mock_stage(f"s{n}") for n in range(1000)]
-    assert sum(stage_events(s) for s in stages) <= HISTORY_BUDGET
+    assert sum(stage_events(s) for s in stages) <= HISTORY_EVENTS_BUDGET
     assert child_stages(stages) == frozenset()
 
 
@@ -51,5 +51,5 @@ def test_what_stays_inline_always_fits(shapes: list[tuple[int, int, int]]) -> No
     ]
     children = child_stages(stages)
     planned = sum(EVENTS_PER_CHILD if s.stage_id in children else stage_events(s) for s in stages)
-    assert planned <= HISTORY_BUDGET or len(children) == len(stages)
+    assert planned <= HISTORY_EVENTS_BUDGET or len(children) == len(stages)
     assert child_stages(list(stages)) == children  # the same spec decides the same

@@ -1,9 +1,9 @@
 """Where a stage runs: inside the pipeline's own history, or in a child workflow.
 
 Inside is cheapest: no child to start, no signal to report back. But Temporal warns
-when one history passes 10,240 events, so a pipeline whose stages could together write
-more than HISTORY_BUDGET events moves its largest stages into StageWorkflow children
-until the rest fits. The rule reads the spec alone, so a replay decides the same.
+when one history passes 10,240 events or 10 MB, so a pipeline whose stages could
+together write more than the budgets below moves its largest stages into StageWorkflow
+children until the rest fits. The rule reads the spec alone, so a replay decides the same.
 """
 
 from __future__ import annotations
@@ -12,34 +12,57 @@ from collections.abc import Iterable
 
 from workflows.pipeline.models import StageSpec
 
-# What one history may plan for, below Temporal's 10,240-event warning with room for
-# the workflow's own start, signals and end.
-HISTORY_BUDGET = 8_000
+# What one history may plan for, below Temporal's warnings with room for the workflow's
+# own start, signals and end.
+HISTORY_EVENTS_BUDGET = 8_000
+HISTORY_BYTES_BUDGET = 8 * 1024 * 1024
 # An activity is scheduled, started and completed, and at worst wakes a workflow task
 # of its own (scheduled, started, completed).
 EVENTS_PER_WORKER_RUN = 6
+# Those events carry the worker's spec (the stage's config twice: as config and as
+# environment) and about 2 KiB besides (measured: bench/scale.py).
+BYTES_PER_WORKER_RUN = 2 * 1024
 # A retry delay: the timer started and fired, and the workflow task it wakes.
 EVENTS_PER_RETRY_DELAY = 5
 # A child in its parent's history: initiated, started, completed, and a workflow task.
 EVENTS_PER_CHILD = 6
+BYTES_PER_CHILD = 2 * 1024
+
+
+def worker_runs(stage: StageSpec) -> int:
+    """The most worker runs a stage may make: every shard failing every attempt."""
+    return stage.attempts_allowed * stage.worker_count
 
 
 def stage_events(stage: StageSpec) -> int:
-    """The most history events a stage may write: every shard failing every attempt."""
     attempts = stage.attempts_allowed
     delays = attempts - 1 if stage.retry.retry_delay_seconds else 0
-    return attempts * stage.worker_count * EVENTS_PER_WORKER_RUN + delays * EVENTS_PER_RETRY_DELAY
+    return worker_runs(stage) * EVENTS_PER_WORKER_RUN + delays * EVENTS_PER_RETRY_DELAY
+
+
+def stage_bytes(stage: StageSpec) -> int:
+    spec_bytes = 2 * len(stage.model_dump_json()) + BYTES_PER_WORKER_RUN
+    return worker_runs(stage) * spec_bytes
+
+
+def share(stage: StageSpec) -> float:
+    """The larger of the stage's shares of the two budgets: what moving it saves."""
+    return max(
+        stage_events(stage) / HISTORY_EVENTS_BUDGET, stage_bytes(stage) / HISTORY_BYTES_BUDGET
+    )
 
 
 def child_stages(stages: Iterable[StageSpec]) -> frozenset[str]:
     """The stages that run in a child: the largest first, until the others fit."""
     ordered = list(stages)
-    total = sum(stage_events(stage) for stage in ordered)
+    events = sum(stage_events(stage) for stage in ordered)
+    size = sum(stage_bytes(stage) for stage in ordered)
     children: set[str] = set()
     # sorted() is stable: among equal stages the earlier one moves first.
-    for stage in sorted(ordered, key=stage_events, reverse=True):
-        if total <= HISTORY_BUDGET:
+    for stage in sorted(ordered, key=share, reverse=True):
+        if events <= HISTORY_EVENTS_BUDGET and size <= HISTORY_BYTES_BUDGET:
             break
-        total -= stage_events(stage) - EVENTS_PER_CHILD
+        events -= stage_events(stage) - EVENTS_PER_CHILD
+        size -= stage_bytes(stage) - BYTES_PER_CHILD
         children.add(stage.stage_id)
     return frozenset(children)

@@ -9,7 +9,12 @@ from __future__ import annotations
 from workflows.base.checks import Limits, SpecError, check_label_value, check_map
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
-from workflows.pipeline.placement import HISTORY_BUDGET, stage_events
+from workflows.pipeline.placement import (
+    HISTORY_BYTES_BUDGET,
+    HISTORY_EVENTS_BUDGET,
+    stage_bytes,
+    stage_events,
+)
 
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
@@ -32,12 +37,25 @@ def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
             f"{stage.retry.retry_delay_seconds} is negative",
         )
     check_map(f"{field}.config", stage.config, limits)
+    _check_fits_one_history(field, stage)
+
+
+def _check_fits_one_history(field: str, stage: StageSpec) -> None:
+    """A stage's worst case (every shard failing every attempt) must fit one history."""
+    runs = f"{stage.worker_count} workers x {stage.attempts_allowed} attempts"
     events = stage_events(stage)
-    if events > HISTORY_BUDGET:
+    if events > HISTORY_EVENTS_BUDGET:
         raise SpecError(
             f"{field}.retry_policy.max_attempts",
-            f"{stage.worker_count} workers x {stage.attempts_allowed} attempts may write "
-            f"{events} history events, at most {HISTORY_BUDGET} fit one stage's history",
+            f"{runs} may write {events} history events, "
+            f"at most {HISTORY_EVENTS_BUDGET} fit one stage's history",
+        )
+    size = stage_bytes(stage)
+    if size > HISTORY_BYTES_BUDGET:
+        raise SpecError(
+            f"{field}.config",
+            f"{runs} with this config may write {size} bytes of history, "
+            f"at most {HISTORY_BYTES_BUDGET} fit one stage's history",
         )
 
 
