@@ -90,7 +90,7 @@ async def running_ottoscaler(
             statuses.following(),
             forwarding(settings, logs),
             pruning(settings, logs),
-            serving(metrics, settings.grpc_host, settings.metrics_port) as metrics_port,
+            serving(metrics, settings.metrics_bind_host, settings.metrics_port) as metrics_port,
         ):
             await ensure_reaper(
                 client,
@@ -113,7 +113,7 @@ async def running_ottoscaler(
                 port,
                 "TLS" if credentials else "plaintext",
                 "bearer token required" if settings.auth_token else "no auth token",
-                settings.grpc_host,
+                settings.metrics_bind_host,
                 metrics_port,
             )
             try:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     otto_handler_log_window: int = Field(1, ge=1, le=1024)
     ottoscaler_auth_token: SecretStr | None = None
     metrics_port: int = Field(9464, ge=0, le=65535)
+    # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
+    metrics_host: str = ""
     max_workers_per_task: int = Field(50, ge=1)
     max_workers: int = Field(500, ge=1)
     # Pool workers' command, shell words. Empty: the image's own command on kubernetes, a
@@ -83,6 +85,12 @@ class Settings(BaseSettings):
         if self.ottoscaler_runtime is RuntimeKind.LOCAL and self.auth_token is None:
             return "127.0.0.1"
         return self.grpc_host
+
+    @property
+    def metrics_bind_host(self) -> str:
+        """METRICS_HOST, else where the gateway itself listens: metrics never listen wider
+        than the gateway unless told to."""
+        return self.metrics_host or self.grpc_bind_host
 
     @property
     def auth_token(self) -> str | None:

@@ -8,7 +8,9 @@ repeated, and one activity per attempt instead of create, await, tail and delete
 
 A transient runtime error fails the activity retryably and leaves the worker for the
 retry to resume; a permanent one fails the shard (the workflow deletes the worker).
-Cancelled, it stops following; the workflow has already asked for the deletion.
+Cancelled, it stops following and deletes the worker too: the workflow, which does not
+wait for a cancel to reach the activity with its next heartbeat, deletes it at once,
+and a create that raced that delete is undone here.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ class WorkerRunActivities:
             except asyncio.CancelledError:
                 if activity.is_worker_shutdown():
                     activity.heartbeat(tail.cursor)  # the retry resumes exactly here
-                else:
-                    pod_log.complete("tail cancelled")
+                    raise
+                pod_log.complete("tail cancelled")
+                # The workflow deletes the worker at once; this covers a create that
+                # raced that delete and came second.
+                await runtime_boundary(self.runtime.delete(spec.name))
                 raise
             except Exception as err:
                 activity.heartbeat(tail.cursor)  # a retry resumes the log here

@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.runtimes.mock.runtime import check_mock_config
 from gateway.errors import FailedPrecondition, NotFound
 from gateway.pipelines.stream import PipelineHandle, follow, snapshot_page
 from gateway.pipelines.wire import (
@@ -45,10 +46,15 @@ class PipelineService:
 
     def validate(self, spec: PipelineSpec) -> None:
         validate_pipeline(spec, self.limits)
-        if self.settings.ottoscaler_runtime is RuntimeKind.LOCAL:
-            for index, stage in enumerate(spec.stages):
-                if not stage.command:
-                    raise SpecError(f"stages[{index}].command", "is required on the local runtime")
+        runtime = self.settings.ottoscaler_runtime
+        for index, stage in enumerate(spec.stages):
+            if runtime is RuntimeKind.LOCAL and not stage.command:
+                raise SpecError(f"stages[{index}].command", "is required on the local runtime")
+            if runtime is RuntimeKind.MOCK:
+                try:
+                    check_mock_config(stage.config)
+                except ValueError as err:
+                    raise SpecError(f"stages[{index}].config", str(err)) from err
 
     async def execute(self, request: pb.PipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
         spec = pipeline_from_wire(request)

@@ -139,7 +139,9 @@ async def test_a_pod_pending_past_its_deadline_fails(
     reason: str,
     message: str,
 ) -> None:
-    worker = spec(**env).model_copy(update={"pending_timeout_seconds": 1})
+    # Creation times are whole seconds, so a 1 s deadline could pass before the fake
+    # kubelet has marked the pod; 2 s leaves it at least a second.
+    worker = spec(**env).model_copy(update={"pending_timeout_seconds": 2})
 
     outcome = await run(kube_runtime, worker)
 

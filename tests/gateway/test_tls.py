@@ -115,3 +115,8 @@ def test_the_local_runtime_listens_on_loopback_unless_a_token_is_required(
         grpc_host="0.0.0.0", ottoscaler_runtime=runtime, ottoscaler_auth_token=token
     )
     assert settings.grpc_bind_host == listens_on
+    # Metrics follow the gateway, never wider, unless METRICS_HOST says otherwise.
+    assert settings.metrics_bind_host == listens_on
+    assert settings.model_copy(update={"metrics_host": "127.0.0.2"}).metrics_bind_host == (
+        "127.0.0.2"
+    )

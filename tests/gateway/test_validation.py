@@ -25,6 +25,11 @@ def with_field(s: pb.PipelineStage, **fields: int) -> pb.PipelineStage:
     return s
 
 
+def named(req: pb.PipelineRequest, pipeline_id: str) -> pb.PipelineRequest:
+    req.pipeline_id = pipeline_id
+    return req
+
+
 BAD_REQUESTS = {
     "no stages": (request(), "stages: must contain at least one stage"),
     "missing stage_id": (request(stage("")), "stages[0].stage_id: is required"),
@@ -75,6 +80,53 @@ BAD_REQUESTS = {
             )
         ),
         "stages[0].config: 2 workers x 1 attempts with this config may write",
+    ),
+    "stage ids that name their workers alike": (
+        request(stage("Build"), stage("build")),
+        "stages[1].stage_id: 'build' and stages[0].stage_id 'Build' name their workers alike",
+    ),
+    "stage ids alike but for '_' and '.'": (
+        request(stage("a_b"), stage("a.b")),
+        "stages[1].stage_id: 'a.b' and stages[0].stage_id 'a_b' name their workers alike",
+    ),
+    "pipeline_id ending in a newline": (
+        named(request(stage("a")), "gw-newline\n"),
+        "pipeline_id: 'gw-newline\\n' must be at most 63 characters",
+    ),
+    "NUL in a command": (
+        request(pb.PipelineStage(stage_id="a", command=["sh", "-c\0"])),
+        "stages[0].command[1]: contains a NUL character",
+    ),
+    "NUL in a config value": (
+        request(pb.PipelineStage(stage_id="a", config={"TOKEN": "x\0y"})),
+        "stages[0].config['TOKEN']: contains a NUL character",
+    ),
+    "a pending timeout of thirty nines": (
+        request(
+            pb.PipelineStage(stage_id="a", config={"ottoscaler.pending_timeout_seconds": "9" * 30})
+        ),
+        "stages[0].config['ottoscaler.pending_timeout_seconds']: '99999999999999999999' "
+        "is not a whole number of seconds 0..86400",
+    ),
+    "a 68-year retry delay": (
+        request(with_retry(stage("a"), max_attempts=2, delay=2**31 - 1)),
+        "stages[0].retry_policy.retry_delay_seconds: 2147483647 is outside 0..86400 s",
+    ),
+    "a 68-year timeout": (
+        request(with_field(stage("a"), timeout_seconds=2**31 - 1)),
+        "stages[0].timeout_seconds: 2147483647 is outside 0..604800 s",
+    ),
+    "an endless mock worker": (
+        request(stage("a", duration="inf")),
+        "stages[0].config: mock.duration 'inf' is not float 0..604800",
+    ),
+    "a mock worker that lasts NaN seconds": (
+        request(stage("a", pending="NaN")),
+        "stages[0].config: mock.pending 'NaN' is not float 0..604800",
+    ),
+    "a mock worker printing a billion lines": (
+        request(stage("a", lines=str(10**9))),
+        "stages[0].config: mock.lines '1000000000' is not int 0..1000000",
     ),
     "stage id not a label value": (
         request(stage("Build Stage!")),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 # A Kubernetes label value: ids end up in pod labels.
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 _MAX_LABEL_VALUE = 63
 
 
@@ -35,12 +35,28 @@ class SpecError(ValueError):
 def check_label_value(field: str, value: str) -> None:
     if not value:
         raise SpecError(field, "is required")
-    if len(value) > _MAX_LABEL_VALUE or not _LABEL_VALUE.match(value):
+    if len(value) > _MAX_LABEL_VALUE or not _LABEL_VALUE.fullmatch(value):
         raise SpecError(
             field,
             f"{value!r} must be at most {_MAX_LABEL_VALUE} characters of letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit",
         )
+
+
+def check_text(field: str, value: str) -> None:
+    """Text that reaches a process (argv, environment) cannot hold a NUL."""
+    if "\0" in value:
+        raise SpecError(field, "contains a NUL character")
+
+
+def check_range(field: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """A finite number within [low, high]; the message names the range."""
+    if not low <= value <= high:  # also false for NaN
+        raise SpecError(field, f"{_number(value)} is outside {_number(low)}..{_number(high)}{unit}")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def check_map(field: str, values: Mapping[str, str], limits: Limits) -> None:
@@ -49,5 +65,7 @@ def check_map(field: str, values: Mapping[str, str], limits: Limits) -> None:
     for key, value in values.items():
         if not key:
             raise SpecError(field, "has an empty key")
+        check_text(f"{field} key {key!r}", key)
+        check_text(f"{field}[{key!r}]", value)
         if len(value.encode()) > limits.max_map_value_bytes:
             raise SpecError(f"{field}[{key!r}]", f"is over {limits.max_map_value_bytes} bytes")

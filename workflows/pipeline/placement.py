@@ -24,7 +24,8 @@ EVENTS_PER_WORKER_RUN = 6
 BYTES_PER_WORKER_RUN = 2 * 1024
 # A retry delay: the timer started and fired, and the workflow task it wakes.
 EVENTS_PER_RETRY_DELAY = 5
-# A child in its parent's history: initiated, started, completed, and a workflow task.
+# A child in its parent's history: initiated (with the stage's spec), started,
+# completed, and a workflow task.
 EVENTS_PER_CHILD = 6
 BYTES_PER_CHILD = 2 * 1024
 
@@ -45,6 +46,11 @@ def stage_bytes(stage: StageSpec) -> int:
     return worker_runs(stage) * spec_bytes
 
 
+def child_bytes(stage: StageSpec) -> int:
+    """What a stage in a child writes to its parent's history."""
+    return len(stage.model_dump_json()) + BYTES_PER_CHILD
+
+
 def share(stage: StageSpec) -> float:
     """The larger of the stage's shares of the two budgets: what moving it saves."""
     return max(
@@ -63,6 +69,6 @@ def child_stages(stages: Iterable[StageSpec]) -> frozenset[str]:
         if events <= HISTORY_EVENTS_BUDGET and size <= HISTORY_BYTES_BUDGET:
             break
         events -= stage_events(stage) - EVENTS_PER_CHILD
-        size -= stage_bytes(stage) - BYTES_PER_CHILD
+        size -= stage_bytes(stage) - child_bytes(stage)
         children.add(stage.stage_id)
     return frozenset(children)

@@ -6,7 +6,14 @@ it again, since anyone with a Temporal client can start one.
 
 from __future__ import annotations
 
-from workflows.base.checks import Limits, SpecError, check_label_value, check_map
+from workflows.base.checks import (
+    Limits,
+    SpecError,
+    check_label_value,
+    check_map,
+    check_range,
+    check_text,
+)
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.placement import (
@@ -15,6 +22,12 @@ from workflows.pipeline.placement import (
     stage_bytes,
     stage_events,
 )
+from workflows.workers.naming import name_part
+from workflows.workers.spec import MAX_PENDING_TIMEOUT_SECONDS, PENDING_TIMEOUT_KEY
+
+# Every number has a range: a CI stage runs for at most a week, waits at most a day.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_RETRY_DELAY_SECONDS = 24 * 3600
 
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
@@ -27,6 +40,7 @@ def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
         )
     if stage.timeout_seconds < 0:
         raise SpecError(f"{field}.timeout_seconds", f"{stage.timeout_seconds} is negative")
+    check_range(f"{field}.timeout_seconds", stage.timeout_seconds, 0, MAX_TIMEOUT_SECONDS, " s")
     if stage.retry.max_attempts < 0:
         raise SpecError(
             f"{field}.retry_policy.max_attempts", f"{stage.retry.max_attempts} is negative"
@@ -36,8 +50,43 @@ def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
             f"{field}.retry_policy.retry_delay_seconds",
             f"{stage.retry.retry_delay_seconds} is negative",
         )
+    check_range(
+        f"{field}.retry_policy.retry_delay_seconds",
+        stage.retry.retry_delay_seconds,
+        0,
+        MAX_RETRY_DELAY_SECONDS,
+        " s",
+    )
+    for n, word in enumerate(stage.command):
+        check_text(f"{field}.command[{n}]", word)
+    for n, word in enumerate(stage.args):
+        check_text(f"{field}.args[{n}]", word)
     check_map(f"{field}.config", stage.config, limits)
+    _check_pending_timeout(f"{field}.config[{PENDING_TIMEOUT_KEY!r}]", stage.config)
     _check_fits_one_history(field, stage)
+
+
+def _check_pending_timeout(field: str, config: dict[str, str]) -> None:
+    raw = config.get(PENDING_TIMEOUT_KEY)
+    if raw is not None and not (raw.isdecimal() and int(raw) <= MAX_PENDING_TIMEOUT_SECONDS):
+        raise SpecError(
+            field, f"{raw[:20]!r} is not a whole number of seconds 0..{MAX_PENDING_TIMEOUT_SECONDS}"
+        )
+
+
+def _check_worker_names(stages: tuple[StageSpec, ...]) -> None:
+    """Stage ids that differ only in case, '_' or '.' would give their workers one name."""
+    seen: dict[str, int] = {}
+    for index, stage in enumerate(stages):
+        part = name_part(stage.stage_id)
+        if part in seen:
+            other = seen[part]
+            raise SpecError(
+                f"stages[{index}].stage_id",
+                f"{stage.stage_id!r} and stages[{other}].stage_id {stages[other].stage_id!r} "
+                "name their workers alike; stage ids must differ in more than case, '_' and '.'",
+            )
+        seen[part] = index
 
 
 def _check_fits_one_history(field: str, stage: StageSpec) -> None:
@@ -77,6 +126,7 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
                 f"{stage.stage_id!r} is already used by stages[{seen[stage.stage_id]}]",
             )
         seen[stage.stage_id] = index
+    _check_worker_names(spec.stages)
     for index, stage in enumerate(spec.stages):
         for dep in stage.depends_on:
             if dep not in seen:

@@ -15,7 +15,8 @@ _UNSAFE = re.compile(r"[^a-z0-9-]+")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def _sanitize(part: str) -> str:
+def name_part(part: str) -> str:
+    """A part of a worker name: lower case, every run of other characters one dash."""
     return _UNSAFE.sub("-", part.lower()).strip("-")
 
 
@@ -25,7 +26,7 @@ def short_hash(text: str, length: int = 8) -> str:
 
 def dns_safe_name(*parts: str) -> str:
     """Joins parts into a DNS-1123 label; over 63 characters, truncates and adds a hash."""
-    name = "-".join(p for p in (_sanitize(part) for part in parts) if p) or "worker"
+    name = "-".join(p for p in (name_part(part) for part in parts) if p) or "worker"
     if len(name) <= MAX_NAME_LENGTH:
         return name
     digest = short_hash(name, 10)

@@ -99,6 +99,12 @@ def env_from_config(config: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in config.items() if ENV_NAME.match(key)}
 
 
+MAX_PENDING_TIMEOUT_SECONDS = 24 * 3600
+
+
 def pending_timeout(config: Mapping[str, str]) -> int:
+    """The configured pending deadline; validation keeps it within 0..a day."""
     raw = config.get(PENDING_TIMEOUT_KEY, "")
-    return int(raw) if raw.isdigit() else DEFAULT_PENDING_TIMEOUT_SECONDS
+    if raw.isdecimal() and int(raw) <= MAX_PENDING_TIMEOUT_SECONDS:
+        return int(raw)
+    return DEFAULT_PENDING_TIMEOUT_SECONDS

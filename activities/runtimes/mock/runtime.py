@@ -22,20 +22,50 @@ from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 
 
+# Every mock.* number and its range: scripts for tests, not a way to hang a worker.
+_WEEK = 7 * 24 * 3600.0
+_RANGES: dict[str, tuple[type[int] | type[float], float]] = {
+    "mock.duration": (float, _WEEK),
+    "mock.pending": (float, _WEEK),
+    "mock.line_rate": (float, 1_000_000.0),
+    "mock.lines": (int, 1_000_000),
+    "mock.exit_code": (int, 255),
+    "mock.fail_attempts": (int, 1_000),
+}
+
+
+def mock_number(config: Mapping[str, str], key: str) -> float:
+    """A mock.* number (0 when absent); ValueError names the key and its range."""
+    kind, high = _RANGES[key]
+    raw = config.get(key, "0")
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1  # reported below, with the range
+    if not 0 <= value <= high:  # also false for NaN
+        raise ValueError(f"{key} {raw[:20]!r} is not {kind.__name__} 0..{int(high)}")
+    return value
+
+
+def check_mock_config(config: Mapping[str, str]) -> None:
+    for key in _RANGES:
+        mock_number(config, key)
+
+
 class MockScript:
     """The scripted behaviour of one worker, parsed from its config."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         config = spec.config
         try:
-            self.duration = float(config.get("mock.duration", "0"))
-            exit_code = int(config.get("mock.exit_code", "0"))
-            fail_attempts = int(config.get("mock.fail_attempts", "0"))
-            self.lines = int(config.get("mock.lines", "0"))
-            self.line_rate = float(config.get("mock.line_rate", "0"))
-            self.pending = float(config.get("mock.pending", "0"))
+            self.duration = mock_number(config, "mock.duration")
+            exit_code = int(mock_number(config, "mock.exit_code"))
+            fail_attempts = int(mock_number(config, "mock.fail_attempts"))
+            self.lines = int(mock_number(config, "mock.lines"))
+            self.line_rate = mock_number(config, "mock.line_rate")
+            self.pending = mock_number(config, "mock.pending")
         except ValueError as err:
-            raise PermanentRuntimeError(f"config: invalid mock.* value: {err}") from err
+            raise PermanentRuntimeError(f"config: {err}") from err
         if self.line_rate > 0:  # a worker runs at least as long as it prints
             self.duration = max(self.duration, self.lines / self.line_rate)
         self.reason = config.get("mock.reason", "")
