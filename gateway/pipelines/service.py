@@ -41,8 +41,7 @@ class PipelineService:
         self.client = client
         self.settings = settings
         self.limits = Limits(max_workers_per_stage=settings.max_workers_per_task)
-        # False once Temporal said the Otto* search attributes are not registered.
-        self._search_attributes = True
+        self._warned_about_attributes = False
 
     def validate(self, spec: PipelineSpec) -> None:
         validate_pipeline(spec, self.limits)
@@ -149,18 +148,20 @@ class PipelineService:
         )
 
     async def _start(self, inp: PipelineInput) -> PipelineHandle:
-        if self._search_attributes:
-            try:
-                return await self._start_workflow(inp, visibility.initial_attributes(inp.spec))
-            except RPCError as err:
-                if err.status is not RPCStatusCode.INVALID_ARGUMENT:
-                    raise
+        """Starts with the Otto* search attributes; where Temporal refuses them, this
+        pipeline starts without (the next one tries again)."""
+        try:
+            return await self._start_workflow(inp, visibility.initial_attributes(inp.spec))
+        except RPCError as err:
+            if err.status is not RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            if not self._warned_about_attributes:
                 log.warning(
-                    "Temporal refused the Otto* search attributes (%s); starting pipelines "
-                    "without them. Register them as docs/deploy.md shows.",
+                    "Temporal refused the Otto* search attributes (%s); pipelines it refuses "
+                    "them for start without. Register them as docs/deploy.md shows.",
                     err.message,
                 )
-                self._search_attributes = False
+                self._warned_about_attributes = True
         return await self._start_workflow(inp, None)
 
     async def _start_workflow(

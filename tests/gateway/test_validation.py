@@ -25,6 +25,17 @@ def with_field(s: pb.PipelineStage, **fields: int) -> pb.PipelineStage:
     return s
 
 
+def config_of(entries: int) -> dict[str, str]:
+    """About 30 KB a value, the most a value may hold."""
+    return {f"KEY_{n}": "x" * 30_000 for n in range(entries)}
+
+
+def with_identity(req: pb.PipelineRequest, **fields: str) -> pb.PipelineRequest:
+    for name, value in fields.items():
+        setattr(req, name, value)
+    return req
+
+
 def named(req: pb.PipelineRequest, pipeline_id: str) -> pb.PipelineRequest:
     req.pipeline_id = pipeline_id
     return req
@@ -73,13 +84,25 @@ BAD_REQUESTS = {
     ),
     "a config too large for its workers' history": (
         request(
-            pb.PipelineStage(
-                stage_id="a",
-                worker_count=2,
-                config={f"KEY_{n}": "x" * 30_000 for n in range(100)},
-            )
+            with_retry(pb.PipelineStage(stage_id="a", worker_count=2, config=config_of(8)), 10)
         ),
-        "stages[0].config: 2 workers x 1 attempts with this config may write",
+        "stages[0].config: 2 workers x 10 attempts with this config may write",
+    ),
+    "a config too large for the workers an attempt starts together": (
+        request(pb.PipelineStage(stage_id="a", worker_count=6, config=config_of(23))),
+        "stages[0].config: with 6 workers makes the specs an attempt starts together about",
+    ),
+    "a config too large for one worker's spec": (
+        request(pb.PipelineStage(stage_id="a", config=config_of(40))),
+        "stages[0].config: makes each worker's spec about",
+    ),
+    "a request too large for Temporal to store": (
+        request(*(pb.PipelineStage(stage_id=f"s{n}", config=config_of(23)) for n in range(3))),
+        "request: is ",
+    ),
+    "a 3,000-character repository": (
+        with_identity(request(stage("a")), repository="r" * 3000),
+        "repository: has 3000 characters, at most 512",
     ),
     "stage ids that name their workers alike": (
         request(stage("Build"), stage("build")),

@@ -41,9 +41,13 @@ def stage_events(stage: StageSpec) -> int:
     return worker_runs(stage) * EVENTS_PER_WORKER_RUN + delays * EVENTS_PER_RETRY_DELAY
 
 
+def worker_spec_bytes(stage: StageSpec) -> int:
+    """About what one of the stage's WorkerSpecs weighs as an activity's input."""
+    return 2 * len(stage.model_dump_json()) + BYTES_PER_WORKER_RUN
+
+
 def stage_bytes(stage: StageSpec) -> int:
-    spec_bytes = 2 * len(stage.model_dump_json()) + BYTES_PER_WORKER_RUN
-    return worker_runs(stage) * spec_bytes
+    return worker_runs(stage) * worker_spec_bytes(stage)
 
 
 def child_bytes(stage: StageSpec) -> int:

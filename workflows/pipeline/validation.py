@@ -21,6 +21,7 @@ from workflows.pipeline.placement import (
     HISTORY_EVENTS_BUDGET,
     stage_bytes,
     stage_events,
+    worker_spec_bytes,
 )
 from workflows.workers.naming import name_part
 from workflows.workers.spec import MAX_PENDING_TIMEOUT_SECONDS, PENDING_TIMEOUT_KEY
@@ -28,6 +29,14 @@ from workflows.workers.spec import MAX_PENDING_TIMEOUT_SECONDS, PENDING_TIMEOUT_
 # Every number has a range: a CI stage runs for at most a week, waits at most a day.
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
+# Temporal refuses a payload over 2 MB (its default blob limit) and then fails every
+# workflow task that would write it; what Ottoscaler writes stays well below.
+MAX_PAYLOAD_BYTES = 1536 * 1024
+# A stage's shards are scheduled in one workflow task, whose commands travel in one gRPC
+# message of at most 4 MB.
+MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
+# The pipeline's identity goes into search attributes and the Web UI's summary.
+MAX_TEXT = {"name": 256, "repository": 512, "commit_sha": 128, "triggered_by": 256}
 
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
@@ -74,6 +83,28 @@ def _check_pending_timeout(field: str, config: dict[str, str]) -> None:
         )
 
 
+def _check_identity(spec: PipelineSpec) -> None:
+    values = {
+        "name": spec.name,
+        "repository": spec.repository,
+        "commit_sha": spec.commit_sha,
+        "triggered_by": spec.triggered_by,
+    }
+    for field, value in values.items():
+        check_text(field, value)
+        if len(value) > MAX_TEXT[field]:
+            raise SpecError(field, f"has {len(value)} characters, at most {MAX_TEXT[field]}")
+
+
+def _check_payload(spec: PipelineSpec) -> None:
+    """The whole request is the workflow's input: one payload."""
+    size = len(spec.model_dump_json())
+    if size > MAX_PAYLOAD_BYTES:
+        raise SpecError(
+            "request", f"is {size} bytes as Temporal stores it, at most {MAX_PAYLOAD_BYTES}"
+        )
+
+
 def _check_worker_names(stages: tuple[StageSpec, ...]) -> None:
     """Stage ids that differ only in case, '_' or '.' would give their workers one name."""
     seen: dict[str, int] = {}
@@ -99,6 +130,18 @@ def _check_fits_one_history(field: str, stage: StageSpec) -> None:
             f"{runs} may write {events} history events, "
             f"at most {HISTORY_EVENTS_BUDGET} fit one stage's history",
         )
+    spec_bytes = worker_spec_bytes(stage)
+    if spec_bytes > MAX_PAYLOAD_BYTES:
+        raise SpecError(
+            f"{field}.config",
+            f"makes each worker's spec about {spec_bytes} bytes, at most {MAX_PAYLOAD_BYTES}",
+        )
+    if stage.worker_count * spec_bytes > MAX_ATTEMPT_BYTES:
+        raise SpecError(
+            f"{field}.config",
+            f"with {stage.worker_count} workers makes the specs an attempt starts together "
+            f"about {stage.worker_count * spec_bytes} bytes, at most {MAX_ATTEMPT_BYTES}",
+        )
     size = stage_bytes(stage)
     if size > HISTORY_BYTES_BUDGET:
         raise SpecError(
@@ -111,6 +154,7 @@ def _check_fits_one_history(field: str, stage: StageSpec) -> None:
 def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     """Raises SpecError for the first problem found, in field order."""
     check_label_value("pipeline_id", spec.pipeline_id)
+    _check_identity(spec)
     check_map("metadata", spec.metadata, limits)
     if not spec.stages:
         raise SpecError("stages", "must contain at least one stage")
@@ -135,3 +179,4 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     if cycle:
         index = seen[cycle[0]]
         raise SpecError(f"stages[{index}].depends_on", "dependency cycle: " + " -> ".join(cycle))
+    _check_payload(spec)
