@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     log_retention_days: float = Field(0.0, ge=0)
     # How often a log stream looks at the archive for lines written by another process.
     log_poll_seconds: float = Field(0.5, gt=0)
+    # How long a followed pod that no pipeline or task names may take to appear.
+    log_pod_wait_seconds: float = Field(60.0, gt=0)
     # The orphan reaper (docs/kubernetes.md#orphans): how often it sweeps, and the age
     # below which a worker is never deleted.
     reaper_interval_seconds: float = Field(300.0, ge=1)

@@ -8,11 +8,13 @@ Replays the archive from `from_sequence` (per pod), then with `follow` goes on l
 (a pipeline, or a worker pool) until its workflow has closed, a stage's until the
 pipeline reports the stage finished, a single pod's until its output is complete. Without
 `follow` it ends at what is archived now. An unknown pipeline is NOT_FOUND; a pod that
-is not archived yet is waited for when following, NOT_FOUND otherwise.
+is not archived yet is waited for when following (LOG_POD_WAIT_SECONDS at most, unless
+its pipeline or task is named too), NOT_FOUND otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeAlias
 
@@ -101,12 +103,7 @@ class LogService:
         pod and its metadata on the wire."""
         selector = selector_from_wire(request)
         owner_closed = await self._owner_closed(selector)
-        if (
-            owner_closed is None
-            and selector.pod
-            and not request.follow
-            and not self._archived(selector)
-        ):
+        if owner_closed is None and selector.pod and not await self._appears(selector, request):
             raise NotFound(f"worker_pod_name: no logs of pod {selector.pod!r}")
         pods: dict[str, pb.WorkerMetadata] = {}
         async for batch in follow_logs(
@@ -125,6 +122,18 @@ class LogService:
 
     def _archived(self, selector: LogSelector) -> bool:
         return self.sinks.archive is not None and bool(self.sinks.archive.find(selector))
+
+    async def _appears(self, selector: LogSelector, request: pb.WorkerLogsRequest) -> bool:
+        """Whether the pod's log exists; followed, it may appear within LOG_POD_WAIT_SECONDS
+        (a pod is named in progress a moment before its log opens). Nothing names an owner
+        whose end would end the wait."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.settings.log_pod_wait_seconds if request.follow else 0)
+        while not self._archived(selector):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(self.settings.log_poll_seconds)  # the archive is polled
+        return True
 
     async def _owner_closed(self, selector: LogSelector) -> OwnerClosed | None:
         """The closed check of the workflow whose workers these are, when the request names

@@ -148,8 +148,10 @@ async def test_a_stream_ends_with_its_run_when_the_id_starts_again(
 
 
 async def test_watch_streams_snapshot_then_live(stub: Stub) -> None:
+    # "second" runs long enough to be seen running on a loaded machine (a CI run once
+    # missed a 1 s window).
     req = request(
-        stage("first"), stage("second", "first", duration="1.0"), stage("third", "second")
+        stage("first"), stage("second", "first", duration="3.0"), stage("third", "second")
     )
     execute = asyncio.ensure_future(collect(stub.ExecutePipeline(req)))
     await eventually(lambda: stage_running(stub, req.pipeline_id, "second"))

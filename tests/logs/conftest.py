@@ -35,6 +35,7 @@ def settings(
         ottoscaler_data_dir=tmp_path,
         otto_handler_addr=otto_handler_addr,
         log_poll_seconds=0.05,
+        log_pod_wait_seconds=1.0,
     )
 
 

@@ -92,6 +92,11 @@ async def test_filters_and_from_sequence_select_what_is_replayed(
         ),
         (pb.WorkerLogsRequest(pipeline_id="nope"), grpc.StatusCode.NOT_FOUND, "pipeline_id"),
         (pb.WorkerLogsRequest(worker_pod_name="nope"), grpc.StatusCode.NOT_FOUND, "worker_pod"),
+        (
+            pb.WorkerLogsRequest(worker_pod_name="nope", follow=True),
+            grpc.StatusCode.NOT_FOUND,
+            "worker_pod",
+        ),
     ],
 )
 @both_rpcs
