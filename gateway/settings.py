@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     log_retention_days: float = Field(0.0, ge=0)
     # How often a log stream looks at the archive for lines written by another process.
     log_poll_seconds: float = Field(0.5, gt=0)
+    # What one worker's log keeps at most; past it a marker line, then nothing (0: no limit).
+    log_max_bytes_per_worker: int = Field(64 * 1024 * 1024, ge=0)
     # How long a followed pod that no pipeline or task names may take to appear.
     log_pod_wait_seconds: float = Field(60.0, gt=0)
     # The orphan reaper (docs/kubernetes.md#orphans): how often it sweeps, and the age

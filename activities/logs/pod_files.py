@@ -32,6 +32,10 @@ class ArchiveBusy(Exception):
     """Another writer (another process, or a stale tail) holds this pod's archive."""
 
 
+# How the marker line of a log cut at its size limit begins.
+TRUNCATED = "[log truncated: "
+
+
 def encode(line: LogLine) -> str:
     level = f',"lvl":{json.dumps(line.level)}' if line.level else ""
     return (
@@ -76,16 +80,17 @@ def _line_start(file: BinaryIO, end: int) -> int:
     return 0
 
 
-def _repair(file: BinaryIO) -> int:
-    """Cuts a torn last line off and returns the sequence of the last whole line (0: none)."""
+def _repair(file: BinaryIO) -> bytes:
+    """Cuts a torn last line off and returns the last whole line (b"" when there is none)."""
     size = file.seek(0, os.SEEK_END)
     whole = _line_start(file, size)
     if whole < size:
         file.truncate(whole)
     if whole == 0:
-        return 0
-    file.seek(_line_start(file, whole - 1))
-    return sequence_of(file.read(64))
+        return b""
+    start = _line_start(file, whole - 1)
+    file.seek(start)
+    return file.read(whole - start)
 
 
 class PodWriter:
@@ -95,7 +100,11 @@ class PodWriter:
         self.path = path
         self._file: BinaryIO = open(path, "a+b")  # noqa: SIM115 - held until close()
         _lock(self._file, path)
-        self.last_sequence = _repair(self._file)
+        last = _repair(self._file)
+        self.last_sequence = sequence_of(last) if last else 0
+        # The log was cut at its size limit (sinks.py) by an earlier writer.
+        self.truncated = decode(last).message.startswith(TRUNCATED) if last else False
+        self.size = self._file.seek(0, os.SEEK_END)
 
     def append(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
         """Writes the lines it does not hold yet and returns them."""
@@ -103,8 +112,10 @@ class PodWriter:
             lines = [line for line in lines if line.sequence > self.last_sequence]
         if not lines:
             return lines
-        self._file.write("".join(map(encode, lines)).encode())
+        data = "".join(map(encode, lines)).encode()
+        self._file.write(data)
         self._file.flush()
+        self.size += len(data)
         self.last_sequence = lines[-1].sequence
         return lines
 

@@ -9,23 +9,36 @@ line the hub sent before. The forwarder to otto-handler follows the archive on i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from types import TracebackType
 
 from activities.logs.archive import Archive
 from activities.logs.hub import LiveHub
 from activities.logs.lines import LogLine
-from activities.logs.pod_files import PodWriter
+from activities.logs.pod_files import TRUNCATED, PodWriter
 from activities.logs.pods import PodMeta
 
 
 class LogSinks:
-    """archive None keeps lines only for live subscribers (bare test workers)."""
+    """archive None keeps lines only for live subscribers (bare test workers).
 
-    def __init__(self, archive: Archive | None, hub: LiveHub, *, forward: bool = False) -> None:
+    max_bytes_per_pod (0: no limit) bounds what one worker's log keeps, as CI runners do:
+    past it one marker line says so and the rest is dropped, also by a retried tail,
+    which finds the archive already full."""
+
+    def __init__(
+        self,
+        archive: Archive | None,
+        hub: LiveHub,
+        *,
+        forward: bool = False,
+        max_bytes_per_pod: int = 0,
+    ) -> None:
         self.archive = archive
         self.hub = hub
         # Marks every pod for the forwarder to otto-handler (OTTO_HANDLER_ADDR is set).
         self.forward = forward
+        self.max_bytes_per_pod = max_bytes_per_pod
 
     def open(self, meta: PodMeta) -> PodLog:
         """The pod's log, locked for this writer; raises ArchiveBusy when another holds it."""
@@ -41,6 +54,16 @@ class PodLog:
         self._sinks = sinks
         self._writer = writer
         self._last = writer.last_sequence if writer else 0
+        # Bytes kept so far: each message and its newline. A reopened log starts from the
+        # archive file's size, a little more than its messages: never more than the limit.
+        self._kept = writer.size if writer else 0
+        self._limit = sinks.max_bytes_per_pod
+        self._truncated = writer.truncated if writer else False
+
+    @property
+    def full(self) -> bool:
+        """The log was cut at its size limit: nothing more is kept."""
+        return self._truncated
 
     @property
     def last_sequence(self) -> int:
@@ -48,11 +71,32 @@ class PodLog:
         return self._last
 
     def write(self, lines: Sequence[LogLine]) -> None:
-        """Archives the lines the archive does not hold yet, then publishes them."""
+        """Archives the lines the archive does not hold yet, then publishes them; past
+        the size limit, a marker line instead of the rest."""
+        if self.full:
+            return
+        lines = self._within_limit(lines)
         fresh = self._writer.append(lines) if self._writer else lines
         if fresh:
             self._last = fresh[-1].sequence
             self._sinks.hub.publish(self.meta, fresh)
+
+    def _within_limit(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
+        if not self._limit:
+            return lines
+        room = self._limit - self._kept
+        for index, line in enumerate(lines):
+            room -= len(line.message.encode()) + 1
+            if room < 0:
+                marker = replace(
+                    line,
+                    message=f"{TRUNCATED}this worker printed more than "
+                    f"{self._limit} bytes; the rest is not kept]",
+                )
+                self._truncated = True
+                return [*lines[:index], marker]
+        self._kept = self._limit - room
+        return lines
 
     def complete(self, note: str = "") -> None:
         """The output is complete: followers of this pod may stop once they read it all."""

@@ -63,6 +63,9 @@ class LogTail:
             async for batch in self.runtime.follow_output(self.spec, self.cursor):
                 self.pod_log.write(numbered(batch, self.cursor.sequence))
                 self.cursor = self.cursor.advance(batch)
+                if self.pod_log.full:
+                    return "log truncated at its size limit"
+                await asyncio.sleep(0)  # a worker printing fast never holds the event loop
         except PermanentRuntimeError as err:
             return f"output unavailable: {err}"
         return ""

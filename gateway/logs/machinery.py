@@ -20,7 +20,12 @@ DAY_SECONDS = 86_400
 
 
 def log_sinks(settings: Settings) -> LogSinks:
-    return LogSinks(Archive(settings.log_dir), LiveHub(), forward=bool(settings.otto_handler_addr))
+    return LogSinks(
+        Archive(settings.log_dir),
+        LiveHub(),
+        forward=bool(settings.otto_handler_addr),
+        max_bytes_per_pod=settings.log_max_bytes_per_worker,
+    )
 
 
 @asynccontextmanager
