@@ -17,16 +17,23 @@ from collections.abc import Sequence
 
 from temporalio import activity
 
+from activities.backoff import Backoff
 from activities.logs import PodLog
 from activities.logs.lines import LogCursor, LogLine, OutputLine
 from activities.runtimes.boundary import heartbeat_interval
-from activities.runtimes.protocol import PermanentRuntimeError, WorkerRuntime
+from activities.runtimes.protocol import (
+    PermanentRuntimeError,
+    TransientRuntimeError,
+    WorkerRuntime,
+)
 from workflows.workers.spec import WorkerSpec
 
 # A heartbeat carries the cursor a retry resumes after. The SDK sends the latest one it
 # was given whenever its throttle allows; given one every second, that cursor is at most
 # a second stale, so a retry after a crash reads little output twice.
 CURSOR_MAX_AGE_SECONDS = 1.0
+# Transient failures in a row (about three minutes of pauses) before the tail gives up.
+RESUMES = 10
 
 
 def numbered(batch: Sequence[OutputLine], after: int) -> list[LogLine]:
@@ -58,17 +65,30 @@ class LogTail:
         self.cursor = resumed_cursor()
 
     async def follow(self) -> str:
-        """Archives the output to its end; returns a note when it could not be read."""
-        try:
-            async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                self.pod_log.write(numbered(batch, self.cursor.sequence))
-                self.cursor = self.cursor.advance(batch)
-                if self.pod_log.full:
-                    return "log truncated at its size limit"
-                await asyncio.sleep(0)  # a worker printing fast never holds the event loop
-        except PermanentRuntimeError as err:
-            return f"output unavailable: {err}"
-        return ""
+        """Archives the output to its end; returns a note when it could not be read.
+
+        A transient error resumes from the cursor after a pause, so a long worker's log
+        keeps flowing; past RESUMES failures in a row it is raised, and the activity's
+        retry resumes it."""
+        backoff = Backoff(1.0, 30.0, retries=RESUMES)
+        while True:
+            try:
+                async for batch in self.runtime.follow_output(self.spec, self.cursor):
+                    self.pod_log.write(numbered(batch, self.cursor.sequence))
+                    self.cursor = self.cursor.advance(batch)
+                    backoff.reset()
+                    if self.pod_log.full:
+                        return "log truncated at its size limit"
+                    await asyncio.sleep(0)  # a worker printing fast never holds the loop
+            except PermanentRuntimeError as err:
+                return f"output unavailable: {err}"
+            except TransientRuntimeError:
+                pause = backoff.failed()
+                if backoff.exhausted:
+                    raise
+                await asyncio.sleep(pause)
+                continue
+            return ""
 
     async def heartbeats(self) -> None:
         """Heartbeats the cursor (the SDK sends the latest at most every 0.8 of the heartbeat

@@ -167,8 +167,10 @@ class PipelineService:
     async def _start_workflow(
         self, inp: PipelineInput, search_attributes: TypedSearchAttributes | None
     ) -> PipelineHandle:
+        """A handle bound to the run started (or attached to): the SDK's own follows
+        whatever run is newest, and a stream must never move on to a newer run."""
         spec = inp.spec
-        return await self.client.start_workflow(
+        started = await self.client.start_workflow(
             PipelineWorkflow.run,
             inp,
             id=pipeline_workflow_id(spec.pipeline_id),
@@ -178,4 +180,7 @@ class PipelineService:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{spec.name} · {spec.repository}@{spec.commit_sha[:12]}",
             search_attributes=search_attributes,
+        )
+        return self.client.get_workflow_handle_for(
+            PipelineWorkflow.run, started.id, run_id=started.result_run_id
         )

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
-from activities.logs import Archive, LiveHub, LogSelector, LogSinks
+from activities.logs import Archive, LiveHub, LogSelector, LogSinks, pod_meta
 from activities.logs.lines import CONTINUED, MAX_LINE_BYTES, LogCursor, OutputLine
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from activities.runtimes.protocol import (
@@ -21,6 +22,7 @@ from activities.runtimes.protocol import (
     TransientRuntimeError,
     WorkerNotFound,
 )
+from activities.workers.tail import LogTail
 from gateway.worker import create_worker
 from tests.builders import pipeline, run_pipeline
 from tests.kube.emulator import KubeEmulator
@@ -332,3 +334,29 @@ async def test_a_pipeline_on_kubernetes_archives_every_line_of_its_pods(
     for pod in pods:
         archived = archive.reader(pod).read(after=0)
         assert [(line.sequence, line.message) for line in archived] == printed(40)
+
+
+async def test_the_tail_resumes_a_log_whose_endpoint_failed_for_a_while(
+    kube_cluster: KubeCluster, kube_runtime: KubernetesRuntime, tmp_path: Path
+) -> None:
+    """More 500s than the runtime retries: the follow gives up with a transient error,
+    and run_worker's tail pauses and resumes from its cursor instead of losing the log
+    until the worker ends."""
+    emulator = kube_cluster.emulator
+    worker = spec(FAKE_LINES=5)
+    await kube_runtime.create(worker)
+    await emulator.until(lambda: emulator.phase(NAMESPACE, "w") == "Succeeded")
+    emulator.fail_next("GET", r"/pods/w/log", 500, times=TEST_TUNING.watch_retries + 1)
+    archive = Archive(tmp_path)
+    sinks = LogSinks(archive, LiveHub())
+
+    async def tail() -> str:
+        with sinks.open(pod_meta(worker)) as pod_log:
+            return await LogTail(kube_runtime, worker, pod_log).follow()
+
+    assert await ActivityEnvironment().run(tail) == ""
+    assert emulator.pending_faults == 0
+    (pod,) = archive.find(LogSelector(pod="w"))
+    assert [(line.sequence, line.message) for line in archive.reader(pod).read(after=0)] == (
+        printed(5)
+    )
