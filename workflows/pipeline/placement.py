@@ -9,6 +9,7 @@ children until the rest fits. The rule reads the spec alone, so a replay decides
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from workflows.pipeline.models import StageSpec
 
@@ -41,38 +42,59 @@ def stage_events(stage: StageSpec) -> int:
     return worker_runs(stage) * EVENTS_PER_WORKER_RUN + delays * EVENTS_PER_RETRY_DELAY
 
 
+class _Weight(NamedTuple):
+    """What one stage may write: inline, and in its parent when it runs in a child."""
+
+    stage: StageSpec
+    events: int
+    worker_spec: int
+    size: int
+    child_size: int
+
+    @property
+    def share(self) -> float:
+        """The larger of its shares of the two budgets: what moving it saves."""
+        return max(self.events / HISTORY_EVENTS_BUDGET, self.size / HISTORY_BYTES_BUDGET)
+
+
+def _weigh(stage: StageSpec) -> _Weight:
+    # Serialized once: the workflow decides placement on every start and every replay.
+    spec = len(stage.model_dump_json())
+    worker_spec = 2 * spec + BYTES_PER_WORKER_RUN
+    return _Weight(
+        stage=stage,
+        events=stage_events(stage),
+        worker_spec=worker_spec,
+        size=worker_runs(stage) * worker_spec,
+        child_size=spec + BYTES_PER_CHILD,
+    )
+
+
 def worker_spec_bytes(stage: StageSpec) -> int:
     """About what one of the stage's WorkerSpecs weighs as an activity's input."""
-    return 2 * len(stage.model_dump_json()) + BYTES_PER_WORKER_RUN
+    return _weigh(stage).worker_spec
 
 
 def stage_bytes(stage: StageSpec) -> int:
-    return worker_runs(stage) * worker_spec_bytes(stage)
+    return _weigh(stage).size
 
 
 def child_bytes(stage: StageSpec) -> int:
     """What a stage in a child writes to its parent's history."""
-    return len(stage.model_dump_json()) + BYTES_PER_CHILD
-
-
-def share(stage: StageSpec) -> float:
-    """The larger of the stage's shares of the two budgets: what moving it saves."""
-    return max(
-        stage_events(stage) / HISTORY_EVENTS_BUDGET, stage_bytes(stage) / HISTORY_BYTES_BUDGET
-    )
+    return _weigh(stage).child_size
 
 
 def child_stages(stages: Iterable[StageSpec]) -> frozenset[str]:
     """The stages that run in a child: the largest first, until the others fit."""
-    ordered = list(stages)
-    events = sum(stage_events(stage) for stage in ordered)
-    size = sum(stage_bytes(stage) for stage in ordered)
+    weights = [_weigh(stage) for stage in stages]
+    events = sum(w.events for w in weights)
+    size = sum(w.size for w in weights)
     children: set[str] = set()
     # sorted() is stable: among equal stages the earlier one moves first.
-    for stage in sorted(ordered, key=share, reverse=True):
+    for weight in sorted(weights, key=lambda w: w.share, reverse=True):
         if events <= HISTORY_EVENTS_BUDGET and size <= HISTORY_BYTES_BUDGET:
             break
-        events -= stage_events(stage) - EVENTS_PER_CHILD
-        size -= stage_bytes(stage) - child_bytes(stage)
-        children.add(stage.stage_id)
+        events -= weight.events - EVENTS_PER_CHILD
+        size -= weight.size - weight.child_size
+        children.add(weight.stage.stage_id)
     return frozenset(children)
