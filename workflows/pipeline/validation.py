@@ -24,7 +24,11 @@ from workflows.pipeline.placement import (
     worker_spec_bytes,
 )
 from workflows.workers.naming import name_part
-from workflows.workers.spec import MAX_PENDING_TIMEOUT_SECONDS, PENDING_TIMEOUT_KEY
+from workflows.workers.spec import (
+    MAX_PENDING_TIMEOUT_SECONDS,
+    PENDING_TIMEOUT_KEY,
+    parse_pending_timeout,
+)
 
 # Every number has a range: a CI stage runs for at most a week, waits at most a day.
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
@@ -77,7 +81,7 @@ def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
 
 def _check_pending_timeout(field: str, config: dict[str, str]) -> None:
     raw = config.get(PENDING_TIMEOUT_KEY)
-    if raw is not None and not (raw.isdecimal() and int(raw) <= MAX_PENDING_TIMEOUT_SECONDS):
+    if raw is not None and parse_pending_timeout(raw) is None:
         raise SpecError(
             field, f"{raw[:20]!r} is not a whole number of seconds 0..{MAX_PENDING_TIMEOUT_SECONDS}"
         )

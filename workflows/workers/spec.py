@@ -102,9 +102,14 @@ def env_from_config(config: Mapping[str, str]) -> dict[str, str]:
 MAX_PENDING_TIMEOUT_SECONDS = 24 * 3600
 
 
-def pending_timeout(config: Mapping[str, str]) -> int:
-    """The configured pending deadline; validation keeps it within 0..a day."""
-    raw = config.get(PENDING_TIMEOUT_KEY, "")
+def parse_pending_timeout(raw: str) -> int | None:
+    """A pending deadline in whole seconds within 0..a day; None for anything else."""
     if raw.isdecimal() and int(raw) <= MAX_PENDING_TIMEOUT_SECONDS:
         return int(raw)
-    return DEFAULT_PENDING_TIMEOUT_SECONDS
+    return None
+
+
+def pending_timeout(config: Mapping[str, str]) -> int:
+    """The configured pending deadline (validation rejects a bad one), else the default."""
+    seconds = parse_pending_timeout(config.get(PENDING_TIMEOUT_KEY, ""))
+    return DEFAULT_PENDING_TIMEOUT_SECONDS if seconds is None else seconds
