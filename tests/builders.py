@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerRuntime
+from gateway.pipelines.stream import final_page
 from gateway.worker import create_worker
 from workflows.base.checks import Limits
 from workflows.pipeline.inputs import PipelineInput
@@ -94,7 +95,8 @@ async def run_pipeline(
 ) -> tuple[PipelineSnapshot, list[ProgressEvent]]:
     """Runs the pipeline to its end; returns the final snapshot and every transition."""
     handle = await start(client, task_queue, spec)
-    result = await handle.result()
+    result = await final_page(handle)
+    assert result is not None, "the run ended without a result: cancelled, or a bug"
     page = await handle.query(PipelineWorkflow.progress, 0)
     return result.snapshot, list(page.events)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 
 _SCRIPT = (
-    'echo "[$OTTO_STAGE_ID] shard $OTTO_WORKER_INDEX/$OTTO_WORKER_COUNT'
+    'echo "[$OTTO_STAGE_ID] shard $OTTO_WORKER_INDEX of $OTTO_WORKER_COUNT'
     ' attempt $OTTO_ATTEMPT on $OTTO_REPOSITORY@$OTTO_COMMIT_SHA"; '
     "sleep {seconds}; "
     'echo "[$OTTO_STAGE_ID] {what}"; '

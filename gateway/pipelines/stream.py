@@ -22,6 +22,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowContinuedAsNewError, WorkflowFailureError, WorkflowHandle
 
 from workflows.pipeline.models import PipelineSnapshot, ProgressEvent, ProgressPage, StageStatus
+from workflows.pipeline.outcome import PIPELINE_FAILED, carried
 from workflows.pipeline.workflow import PipelineWorkflow
 
 PipelineHandle: TypeAlias = WorkflowHandle[PipelineWorkflow, ProgressPage]
@@ -93,14 +94,22 @@ async def follow(handle: PipelineHandle, after: int) -> AsyncIterator[ProgressEv
             return
 
 
-async def _returned_tail(handle: PipelineHandle, after: int) -> list[ProgressEvent] | None:
-    """The events after `after` from a completed run's result, which carries its last
-    transitions; None when it failed, was cancelled, or the result starts too late."""
+async def final_page(handle: PipelineHandle) -> ProgressPage | None:
+    """What a finished run ended with: its result, or the result its failure carries.
+    None when it was cancelled, terminated or failed without one (a bug)."""
     try:
-        result = await handle.result(follow_runs=False)
-    except (WorkflowFailureError, WorkflowContinuedAsNewError):
+        return await handle.result(follow_runs=False)
+    except WorkflowFailureError as err:
+        return carried(err.cause, PIPELINE_FAILED, ProgressPage)
+    except WorkflowContinuedAsNewError:
         return None
-    if not result.events or result.events[0].version > after + 1:
+
+
+async def _returned_tail(handle: PipelineHandle, after: int) -> list[ProgressEvent] | None:
+    """The events after `after` from the run's final page, which holds its last
+    transitions; None without one, or when it starts too late."""
+    result = await final_page(handle)
+    if result is None or not result.events or result.events[0].version > after + 1:
         return None
     return [event for event in result.events if event.version > after]
 

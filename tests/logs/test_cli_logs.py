@@ -23,7 +23,7 @@ async def test_logs_are_printed_between_progress_events(
         n for n, line in enumerate(out) if " deploy " in line and "COMPLETED" in line
     )
     assert [out[n].split(" | ")[1] for n in logs if "-build-" in out[n]] == [
-        "[build] shard 0/1 attempt 1 on otto/demo@0123456789abcdef0123456789abcdef01234567",
+        "[build] shard 0 of 1 attempt 1 on otto/demo@0123456789abcdef0123456789abcdef01234567",
         "[build] compiled",
         "[build] done",
     ]

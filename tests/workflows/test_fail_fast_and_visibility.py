@@ -8,7 +8,7 @@ import uuid
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
 from activities.runtimes.mock.runtime import MockRuntime
 from gateway.pipelines.service import PipelineService
@@ -19,7 +19,7 @@ from tests.waiting import eventually
 from workflows.base.checks import Limits
 from workflows.pipeline.models import StageStatus
 from workflows.pipeline.workflow import PipelineWorkflow
-from workflows.workers.naming import stage_workflow_id
+from workflows.workers.naming import pipeline_workflow_id, stage_workflow_id
 
 
 def child_runs(history: WorkflowHistory) -> list[WorkflowExecution]:
@@ -59,8 +59,10 @@ async def test_web_ui_shows_summaries_and_the_stage_table(client: Client, task_q
         await handle.result()
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         history = await handle.fetch_history()
-    assert "| build | COMPLETED | 1/1 | 2/2 |" in metadata.current_details
-    assert "| test | COMPLETED | 1/1 | 1/1 |" in metadata.current_details
+    lines = metadata.current_details.splitlines()
+    assert lines[0].startswith("- build: COMPLETED · attempt 1/1 · 2/2 workers succeeded · ")
+    assert lines[1].startswith("- test: COMPLETED · attempt 1/1 · 1/1 workers succeeded · ")
+    assert len(lines) == 2
     summaries = [
         client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
         for e in history.events
@@ -68,9 +70,9 @@ async def test_web_ui_shows_summaries_and_the_stage_table(client: Client, task_q
     ]
     # One activity per worker attempt, in the pipeline's own history.
     assert sorted(summaries) == [
-        "build · shard 1/2 · attempt 1/1",
-        "build · shard 2/2 · attempt 1/1",
-        "test · shard 1/1 · attempt 1/1",
+        "build · shard 0 of 2 · attempt 1/1",
+        "build · shard 1 of 2 · attempt 1/1",
+        "test · shard 0 of 1 · attempt 1/1",
     ]
     assert child_runs(history) == []
 
@@ -134,3 +136,25 @@ async def test_search_attributes_follow_the_pipeline(client: Client, task_queue:
         return len([w async for w in client.list_workflows(query)])
 
     assert await eventually(listed) == 1
+
+
+async def test_a_failed_stage_in_a_child_fails_its_child_and_reaches_the_pipeline(
+    client: Client, task_queue: str
+) -> None:
+    """The child's workflow is Failed in Temporal, and the pipeline reports the stage's
+    own error, not a generic one."""
+    spec = pipeline(
+        mock_stage("big-a", workers=50, max_attempts=10, exit_code=1, retryable=["OOMKilled"]),
+        *(mock_stage(f"big-{n}", workers=50, max_attempts=10) for n in "bc"),
+    )
+    async with worker(client, task_queue):
+        result, _ = await run_pipeline(client, task_queue, spec)
+        handle = client.get_workflow_handle(pipeline_workflow_id(spec.pipeline_id))
+        (child,) = child_runs(await handle.fetch_history())
+        described = await client.get_workflow_handle(child.workflow_id).describe()
+    assert described.status is WorkflowExecutionStatus.FAILED
+    big_a = next(s for s in result.stages if s.stage_id == "big-a")
+    assert big_a.status is StageStatus.FAILED
+    assert big_a.error_message == "shard 0 of 50: Error (exit 1) (not retryable)"
+    assert big_a.metrics.failed_workers == 50
+    assert result.status is StageStatus.FAILED

@@ -128,6 +128,6 @@ async def test_an_image_that_cannot_be_pulled_fails_the_stage_fast(
         result, _ = await run_pipeline(client, task_queue, spec)
 
     assert result.status is StageStatus.FAILED
-    assert stage(result, "build").error_message.startswith("shard 0: ImagePullBackOff")
+    assert stage(result, "build").error_message.startswith("shard 0 of 1: ImagePullBackOff")
     assert time.monotonic() - started < 30  # the pending deadline is 300 s
     assert kube_cluster.emulator.pods(NAMESPACE) == []

@@ -6,7 +6,12 @@ import pytest
 
 from workflows.pipeline.models import StageSpec
 from workflows.pipeline.shards import StageContext, is_retryable
-from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, stage_worker_name
+from workflows.workers.naming import (
+    DNS1123_LABEL,
+    MAX_NAME_LENGTH,
+    stage_worker_name,
+    stage_workflow_id,
+)
 from workflows.workers.spec import WorkerOutcome
 
 
@@ -55,7 +60,7 @@ def test_worker_spec_carries_the_contract_environment_and_labels() -> None:
     assert spec.labels["stage-type"] == "test"
     assert spec.timeout_seconds == 90
     assert spec.pending_timeout_seconds == 300
-    assert spec.summary == "unit · shard 3/3 · attempt 1/1"
+    assert spec.summary == "unit · shard 2 of 3 · attempt 1/1"
 
 
 @pytest.mark.parametrize("pipeline_id", ["p", "Pipeline_With.Dots", "x" * 63, "a" * 200])
@@ -70,3 +75,17 @@ def test_worker_names_are_dns_safe_and_distinct(pipeline_id: str) -> None:
     for name in names:
         assert len(name) <= MAX_NAME_LENGTH
         assert DNS1123_LABEL.match(name), name
+
+
+def test_runs_started_together_get_different_names() -> None:
+    """Temporal's run ids are UUIDv7: runs started within a minute share their first eight
+    characters. Names and stage workflow ids depend on the whole run id."""
+    first, second = (
+        "019acd3e-51a2-7c4e-9f7b-4b1e2a6f0c11",
+        "019acd3e-7713-70aa-8d21-c0ffee5a1b2c",
+    )
+    assert first[:8] == second[:8]
+    assert stage_worker_name("p1", "build", 0, 1, first) != stage_worker_name(
+        "p1", "build", 0, 1, second
+    )
+    assert stage_workflow_id("p1", "build", first) != stage_workflow_id("p1", "build", second)

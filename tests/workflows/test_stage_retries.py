@@ -117,4 +117,4 @@ async def test_timeout_fails_the_shard_with_deadline_exceeded(
     assert slow.status is FAILED
     assert "DeadlineExceeded" in slow.error_message
     assert after.status is StageStatus.SKIPPED
-    assert result.error_message.startswith("stage slow: shard 0: DeadlineExceeded")
+    assert result.error_message.startswith("stage slow: shard 0 of 1: DeadlineExceeded")

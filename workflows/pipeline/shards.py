@@ -68,12 +68,17 @@ class StageContext:
         )
 
     def summary(self, shard: int, attempt: int) -> str:
-        """What the Web UI shows for the shard's activities: 'build · shard 2/3 · attempt 2'."""
+        """What the Web UI shows for the shard's activities: 'build · shard 0 of 3 · attempt
+        2/3'. Shards count from 0 everywhere (errors, pod names, OTTO_WORKER_INDEX)."""
         stage = self.stage
         return (
-            f"{stage.stage_id} · shard {shard + 1}/{stage.worker_count}"
+            f"{stage.stage_id} · {shard_name(shard, stage.worker_count)}"
             f" · attempt {attempt}/{stage.attempts_allowed}"
         )
+
+
+def shard_name(shard: int, worker_count: int) -> str:
+    return f"shard {shard} of {worker_count}"
 
 
 def failure_labels(outcome: WorkerOutcome) -> set[str]:

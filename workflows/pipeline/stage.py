@@ -18,7 +18,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.pipeline.inputs import StageInput, StageReport, StageResult
 from workflows.pipeline.models import StageMetrics, StageStatus
-from workflows.pipeline.shards import StageContext, is_retryable
+from workflows.pipeline.outcome import fails_when_failed, stage_failed
+from workflows.pipeline.shards import StageContext, is_retryable, shard_name
 from workflows.workers import calls as worker_calls
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
@@ -52,7 +53,7 @@ async def run_stage(ctx: StageContext, reporter: StageReporter) -> StageResult:
         if not failed:
             return _result(StageStatus.COMPLETED, attempt, names, succeeded, 0, "")
         first_shard, first = failed[0]
-        error = f"shard {first_shard}: {first.failure_text}"
+        error = f"{shard_name(first_shard, stage.worker_count)}: {first.failure_text}"
         retryable = all(is_retryable(o, stage.retry.retryable_failures) for _, o in failed)
         if attempt == max_attempts or not retryable:
             why = "" if retryable else " (not retryable)"
@@ -180,4 +181,7 @@ class StageWorkflow:
     @workflow.run
     async def run(self, inp: StageInput) -> StageResult:
         ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
-        return await run_stage(ctx, _SignalParent(inp))
+        result = await run_stage(ctx, _SignalParent(inp))
+        if result.status is StageStatus.FAILED and fails_when_failed():
+            raise stage_failed(inp.stage.stage_id, result)
+        return result

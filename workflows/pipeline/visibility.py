@@ -43,14 +43,19 @@ def publish_status(status: StageStatus) -> None:
 
 
 def stage_table(stages: Iterable[StageState]) -> str:
-    """The Web UI's "current details": one markdown row per stage."""
-    rows = [
-        "| stage | status | attempt | workers | message |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for s in stages:
-        attempt = f"{s.attempt}/{s.max_attempts}" if s.attempt else "-"
-        workers = f"{s.metrics.successful_workers}/{len(s.worker_pod_names)}"
-        message = (s.error_message or s.message).replace("|", "/")
-        rows.append(f"| {s.stage_id} | {s.status.value} | {attempt} | {workers} | {message} |")
-    return "\n".join(rows)
+    """The Web UI's "current details" (User Metadata): one list item per stage. The UI
+    renders markdown without tables (a table's cells ran together: `COMPLETED2/3`), and a
+    list also reads well where a failure's message is shown as plain text."""
+    return "\n".join(_stage_line(s) for s in stages)
+
+
+def _stage_line(s: StageState) -> str:
+    parts = [s.status.value]
+    if s.attempt:
+        parts.append(f"attempt {s.attempt}/{s.max_attempts}")
+    if s.worker_pod_names:
+        parts.append(f"{s.metrics.successful_workers}/{len(s.worker_pod_names)} workers succeeded")
+    message = s.error_message or s.message
+    if message:
+        parts.append(message)
+    return f"- {s.stage_id}: " + " · ".join(parts)

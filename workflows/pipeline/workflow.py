@@ -5,8 +5,10 @@ Stages run inside this workflow's history, one run_worker activity per shard att
 only a pipeline too large for one history moves its largest stages into StageWorkflow
 children (placement.py). A failed stage marks everything downstream of it SKIPPED while
 independent branches run on, unless the pipeline's metadata says `fail_fast=true`: then
-running stages are cancelled. Cancelling the pipeline cancels every running stage (each
-deletes its workers) and ends every other stage CANCELLED. The `progress` query returns
+running stages are cancelled. A failed pipeline ends its workflow failed, carrying its
+result (outcome.py), so every Temporal tool shows it failed. Cancelling the pipeline
+cancels every running stage (each deletes its workers) and ends every other stage
+CANCELLED. The `progress` query returns
 the snapshot and the transitions after a given version; the gateway asks it only when
 the history shows that a workflow task completed.
 """
@@ -27,6 +29,12 @@ from workflows.pipeline.models import (
     StageSpec,
     StageState,
     StageStatus,
+)
+from workflows.pipeline.outcome import (
+    STAGE_FAILED,
+    carried,
+    fails_when_failed,
+    pipeline_failed,
 )
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
@@ -164,6 +172,9 @@ class PipelineWorkflow:
         except ChildWorkflowError as err:
             if isinstance(err.cause, asyncio.CancelledError):
                 raise
+            failed = carried(err.cause, STAGE_FAILED, StageResult)
+            if failed is not None:
+                return failed
             return StageResult(
                 status=StageStatus.FAILED,
                 attempt=self._progress.stages[inp.stage.stage_id].attempt,
@@ -212,10 +223,13 @@ class PipelineWorkflow:
         statuses = self._progress.stage_status().values()
         done = sum(1 for s in statuses if s is StageStatus.COMPLETED)
         status = StageStatus.COMPLETED if done == len(statuses) else StageStatus.FAILED
-        self._update_pipeline(
-            status, f"pipeline {status.value.lower()}: {done}/{len(statuses)} stages completed"
-        )
-        return self._progress.page(self._progress.version - FINAL_EVENTS)
+        message = f"pipeline {status.value.lower()}: {done}/{len(statuses)} stages completed"
+        self._update_pipeline(status, message)
+        page = self._progress.page(self._progress.version - FINAL_EVENTS)
+        if status is StageStatus.FAILED and fails_when_failed():
+            table = visibility.stage_table(self._progress.stages.values())
+            raise pipeline_failed(message, page, table)
+        return page
 
     def _show_stages(self) -> None:
         workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
