@@ -56,72 +56,72 @@ async def running_ottoscaler(
         owner=settings.ottoscaler_owner,
     )
     try:
-        logs = log_sinks(settings)
-        metrics = Metrics()
-        worker = create_worker(
-            client,
-            settings.temporal_task_queue,
-            CountingRuntime(runtime, metrics),
-            settings.otto_handler_addr,
-            logs,
-        )
-        statuses = WorkerStatusCache(runtime)
-        servicer = OttoscalerServicer(
-            pipelines=PipelineService(client, settings),
-            pools=PoolService(client, settings, statuses),
-            logs=LogService(settings, client, logs),
-        )
-        agent_logs = AgentLogService(logs, settings.max_workers)
-        host = settings.grpc_bind_host
-        if host != settings.grpc_host:
-            log.warning(
-                "GRPC_HOST=%s ignored: the local runtime runs commands on this host, so "
-                "without OTTOSCALER_AUTH_TOKEN the gateway listens on %s only",
-                settings.grpc_host,
-                host,
-            )
-        credentials = server_credentials(
-            settings.ottoscaler_tls_cert,
-            settings.ottoscaler_tls_key,
-            settings.ottoscaler_tls_client_ca,
-        )
-        async with (
-            worker,
-            statuses.following(),
-            forwarding(settings, logs),
-            pruning(settings, logs),
-            serving(metrics, settings.metrics_bind_host, settings.metrics_port) as metrics_port,
-        ):
-            await ensure_reaper(
+        async with log_sinks(settings) as logs:
+            metrics = Metrics()
+            worker = create_worker(
                 client,
                 settings.temporal_task_queue,
-                settings.reaper_interval_seconds,
-                settings.reaper_grace_seconds,
+                CountingRuntime(runtime, metrics),
+                settings.otto_handler_addr,
+                logs,
             )
-            server, port = await create_server(
-                servicer,
-                host,
-                settings.grpc_port,
-                agent_logs,
-                auth_token=settings.auth_token,
-                metrics=metrics,
-                credentials=credentials,
+            statuses = WorkerStatusCache(runtime)
+            servicer = OttoscalerServicer(
+                pipelines=PipelineService(client, settings),
+                pools=PoolService(client, settings, statuses),
+                logs=LogService(settings, client, logs),
             )
-            log.info(
-                "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",
-                host,
-                port,
-                "TLS" if credentials else "plaintext",
-                "bearer token required" if settings.auth_token else "no auth token",
-                settings.metrics_bind_host,
-                metrics_port,
-            )
-            try:
-                yield Running(
-                    grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
+            agent_logs = AgentLogService(logs, settings.max_workers)
+            host = settings.grpc_bind_host
+            if host != settings.grpc_host:
+                log.warning(
+                    "GRPC_HOST=%s ignored: the local runtime runs commands on this host, so "
+                    "without OTTOSCALER_AUTH_TOKEN the gateway listens on %s only",
+                    settings.grpc_host,
+                    host,
                 )
-            finally:
-                await server.stop(STOP_GRACE_SECONDS)
-                agent_logs.close()
+            credentials = server_credentials(
+                settings.ottoscaler_tls_cert,
+                settings.ottoscaler_tls_key,
+                settings.ottoscaler_tls_client_ca,
+            )
+            async with (
+                worker,
+                statuses.following(),
+                forwarding(settings, logs),
+                pruning(settings, logs),
+                serving(metrics, settings.metrics_bind_host, settings.metrics_port) as metrics_port,
+            ):
+                await ensure_reaper(
+                    client,
+                    settings.temporal_task_queue,
+                    settings.reaper_interval_seconds,
+                    settings.reaper_grace_seconds,
+                )
+                server, port = await create_server(
+                    servicer,
+                    host,
+                    settings.grpc_port,
+                    agent_logs,
+                    auth_token=settings.auth_token,
+                    metrics=metrics,
+                    credentials=credentials,
+                )
+                log.info(
+                    "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",
+                    host,
+                    port,
+                    "TLS" if credentials else "plaintext",
+                    "bearer token required" if settings.auth_token else "no auth token",
+                    settings.metrics_bind_host,
+                    metrics_port,
+                )
+                try:
+                    yield Running(
+                        grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
+                    )
+                finally:
+                    await server.stop(STOP_GRACE_SECONDS)
+                    await agent_logs.close()
     finally:
         await runtime.close()

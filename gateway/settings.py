@@ -51,11 +51,17 @@ class Settings(BaseSettings):
     # Finished pool workers stay listed this long, then they are deleted.
     worker_ttl_seconds: float = Field(300.0, ge=0)
     # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
+    # Unused when OTTOSCALER_DATABASE_URL is set: the archive is in PostgreSQL then.
     ottoscaler_log_dir: Path | None = None
+    # PostgreSQL (a libpq URL; `?host=/dir` for a unix socket), where replicas keep what
+    # they share: the log archive and otto-handler's forwarding positions (docs/scale-out.md).
+    # Empty: files under the data dir, for one process.
+    ottoscaler_database_url: SecretStr | None = None
     # Archived tasks (all pods complete and forwarded) untouched this long are deleted,
     # checked at start and hourly; 0 keeps them forever.
     log_retention_days: float = Field(0.0, ge=0)
-    # How often a log stream looks at the archive for lines written by another process.
+    # How often a log stream looks at the file archive for lines written by another
+    # process (with PostgreSQL, replicas notify each other instead).
     log_poll_seconds: float = Field(0.5, gt=0)
     # What one worker's log keeps at most; past it a marker line, then nothing (0: no limit).
     log_max_bytes_per_worker: int = Field(64 * 1024 * 1024, ge=0)
@@ -101,6 +107,12 @@ class Settings(BaseSettings):
         """OTTOSCALER_AUTH_TOKEN; None when unset or empty."""
         token = self.ottoscaler_auth_token
         return token.get_secret_value() or None if token else None
+
+    @property
+    def database_url(self) -> str | None:
+        """OTTOSCALER_DATABASE_URL; None when unset or empty."""
+        url = self.ottoscaler_database_url
+        return url.get_secret_value() or None if url else None
 
     @property
     def log_dir(self) -> Path:

@@ -27,8 +27,9 @@ VENV_BIN = Path(sys.executable).parent
 # Every Ottoscaler a test starts, in this process or as a subprocess, serves its metrics on
 # a free port rather than 9464, so test runs side by side (or beside `make run`) never clash.
 os.environ["METRICS_PORT"] = "0"
-# The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime).
-pytest_plugins = ["tests.kube.fixtures"]
+# The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime); PostgreSQL
+# (postgres_server, database_url).
+pytest_plugins = ["tests.kube.fixtures", "tests.postgres"]
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,15 @@ them back (replay, then follow). The tail activity and agents write through LogS
 from activities.logs.archive import Archive
 from activities.logs.follow import LogBatch, follow_logs
 from activities.logs.hub import LiveHub
-from activities.logs.pod_files import ArchiveBusy
 from activities.logs.pods import LogSelector, PodMeta, pod_meta
 from activities.logs.sinks import LogSinks, PodLog
+from activities.logs.store import ArchiveBusy, LogArchive
 
 __all__ = [
     "Archive",
     "ArchiveBusy",
     "LiveHub",
+    "LogArchive",
     "LogBatch",
     "LogSelector",
     "LogSinks",

@@ -14,13 +14,14 @@ Put the root on a shared volume when gateway and worker run on different machine
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.logs.pod_files import ForwardMark, PodReader, PodWriter
+from activities.logs.pod_files import FileForwardMark, FilePodReader, FilePodWriter
 from activities.logs.pods import LogSelector, PodMeta
 from workflows.workers.naming import short_hash
 
@@ -45,6 +46,9 @@ class PodPaths:
 
 
 class Archive:
+    """The file archive (a LogArchive). File operations on a local disk return at once,
+    so they run on the loop, as the archive always did; pruning runs in a thread."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         # Parsed metas by path, with the mtime they were read at: discovery re-reads only changes.
@@ -59,12 +63,10 @@ class Archive:
             forwarded=base.with_name(base.name + ".fwd.done"),
         )
 
-    def open_writer(self, meta: PodMeta, *, forward: bool) -> tuple[PodWriter, PodMeta]:
-        """Locks the pod's archive for writing; returns the writer and the stored meta
-        (its first creation time kept, marked incomplete again)."""
+    async def open_writer(self, meta: PodMeta, *, forward: bool) -> tuple[FilePodWriter, PodMeta]:
         paths = self.paths(meta)
         paths.lines.parent.mkdir(parents=True, exist_ok=True)
-        writer = PodWriter(paths.lines)
+        writer = FilePodWriter(paths.lines)
         known = self.load(paths.meta)
         stored = meta.model_copy(
             update={
@@ -73,15 +75,15 @@ class Archive:
                 "lines": writer.last_sequence,
             }
         )
-        self.save(stored)
+        await self.save(stored)
         if forward:
             if paths.forwarded.exists():
                 os.replace(paths.forwarded, paths.forward)  # new lines for a finished pod
             elif not paths.forward.exists():
-                ForwardMark.create(paths.forward)
+                FileForwardMark.create(paths.forward)
         return writer, stored
 
-    def save(self, meta: PodMeta) -> None:
+    async def save(self, meta: PodMeta) -> None:
         path = self.paths(meta).meta
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(meta.model_dump_json())
@@ -103,11 +105,10 @@ class Archive:
         self._metas[path] = (mtime, meta)
         return meta
 
-    def current(self, meta: PodMeta) -> PodMeta | None:
+    async def current(self, meta: PodMeta) -> PodMeta | None:
         return self.load(self.paths(meta).meta)
 
-    def find(self, selector: LogSelector) -> list[PodMeta]:
-        """The archived pods the selector matches, oldest first."""
+    async def find(self, selector: LogSelector) -> list[PodMeta]:
         if selector.task_hint:
             folders = [self.root / path_component(selector.task_hint)]
         else:
@@ -122,11 +123,10 @@ class Archive:
         ]
         return sorted(found, key=lambda meta: (meta.created_at, meta.pod))
 
-    def reader(self, meta: PodMeta) -> PodReader:
-        return PodReader(self.paths(meta).lines)
+    def reader(self, meta: PodMeta) -> FilePodReader:
+        return FilePodReader(self.paths(meta).lines)
 
-    def pending_forwards(self) -> list[PodMeta]:
-        """Pods with lines otto-handler has not acknowledged yet (or not complete yet)."""
+    async def pending_forwards(self) -> list[PodMeta]:
         pending = []
         for folder in _scan(self.root):
             for entry in _scan(Path(folder.path)) if folder.is_dir() else ():
@@ -137,13 +137,16 @@ class Archive:
                         pending.append(meta)
         return pending
 
-    def acquire_forward(self, meta: PodMeta) -> ForwardMark | None:
-        return ForwardMark.acquire(self.paths(meta).forward)
+    async def acquire_forward(self, meta: PodMeta) -> FileForwardMark | None:
+        paths = self.paths(meta)
+        return FileForwardMark.acquire(paths.forward, paths.forwarded)
 
-    def finish_forward(self, mark: ForwardMark, meta: PodMeta) -> None:
-        mark.finish(self.paths(meta).forwarded)
+    async def prune(self, before: float) -> list[str]:
+        # An archive of its own in a thread: the serving one's cache is never touched
+        # from two threads.
+        return await asyncio.to_thread(Archive(self.root).prune_folders, before)
 
-    def prune(self, before: float) -> list[str]:
+    def prune_folders(self, before: float) -> list[str]:
         """Deletes every task folder whose pods are all complete and forwarded and whose
         files were last written before `before` (seconds since the epoch); returns them.
 

@@ -15,14 +15,14 @@ wrote (noticed by looking at the archive whenever the hub is quiet). The end:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from activities.logs.hub import LiveBatch, LiveEvent
+from activities.logs.hub import LiveBatch, LiveEnd, LiveEvent, LiveNotice
 from activities.logs.lines import LogLine
-from activities.logs.pod_files import PodReader
 from activities.logs.pods import LogSelector, PodMeta
 from activities.logs.sinks import LogSinks
+from activities.logs.store import PodReader
 
 OWNER_CHECK_SECONDS = 2.0
 OwnerClosed = Callable[[], Awaitable[bool]]
@@ -64,30 +64,39 @@ class _Reading:
     def all_complete(self) -> bool:
         return bool(self.pods) and all(pod.complete for pod in self.pods.values())
 
-    def sweep(self, *, everything: bool) -> Iterator[LogBatch]:
+    async def sweep(self, *, everything: bool) -> AsyncIterator[LogBatch]:
         """What the archive holds that this reader has not had, pods oldest first; without
         `everything`, pods the hub is feeding are skipped."""
         if self._archive is None:
             return
-        for meta in self._archive.find(self._selector):
+        for meta in await self._archive.find(self._selector):
             pod = self._pod(meta)
             live, pod.live = pod.live, False
             if not pod.complete and (everything or not live):
                 # The meta first: a pod saved complete has all its lines written before.
                 pod.complete = meta.complete
                 pod.meta = meta
-                yield from self._catch_up(pod)
+                async for batch in self._catch_up(pod):
+                    yield batch
 
-    def live(self, event: LiveEvent) -> Iterator[LogBatch]:
+    async def live(self, event: LiveEvent) -> AsyncIterator[LogBatch]:
+        if isinstance(event, LiveNotice) and event.meta.pod not in self.pods:
+            # A notice names the pod only: take its labels and times from the archive.
+            event = LiveNotice(await self._stored(event.meta))
         pod = self._pod(event.meta)
         pod.live = True
         if not isinstance(event, LiveBatch):
-            yield from self._catch_up(pod)
-            pod.complete, pod.meta = True, event.meta
+            # An end, or another process's write: the lines are in the archive.
+            async for batch in self._catch_up(pod):
+                yield batch
+            if isinstance(event, LiveEnd) or event.meta.complete:
+                pod.complete = True
+                pod.meta = await self._stored(event.meta)
             return
         lines = event.lines
         if lines[0].sequence > pod.next:
-            yield from self._catch_up(pod)
+            async for batch in self._catch_up(pod):
+                yield batch
         skip = pod.next - lines[0].sequence
         if skip > 0:
             lines = lines[skip:]  # sequences within a batch are contiguous
@@ -95,10 +104,15 @@ class _Reading:
             pod.next = lines[-1].sequence + 1
             yield LogBatch(pod.meta, lines)
 
-    def _catch_up(self, pod: _Pod) -> Iterator[LogBatch]:
+    async def _stored(self, meta: PodMeta) -> PodMeta:
+        """The pod's meta as archived (a notice carries only its ids)."""
+        stored = await self._archive.current(meta) if self._archive else None
+        return stored or meta
+
+    async def _catch_up(self, pod: _Pod) -> AsyncIterator[LogBatch]:
         if pod.reader is None:
             return
-        while lines := pod.reader.read(after=pod.next - 1):
+        while lines := await pod.reader.read(after=pod.next - 1):
             pod.next = lines[-1].sequence + 1
             yield LogBatch(pod.meta, lines)
 
@@ -116,7 +130,7 @@ async def follow_logs(
     # Subscribed before the replay: whatever is published meanwhile is not missed.
     subscription = sinks.hub.subscribe(selector) if follow else None
     try:
-        for batch in reading.sweep(everything=True):
+        async for batch in reading.sweep(everything=True):
             yield batch
         if subscription is None:
             return
@@ -129,13 +143,13 @@ async def follow_logs(
             if overflowed:
                 subscription.resume()  # then catch up: the archive holds all it missed
             for event in events:
-                for batch in reading.live(event):
+                async for batch in reading.live(event):
                     yield batch
             now = loop.time()
             if events and not overflowed and now < next_sweep:
                 continue
             next_sweep = now + poll_seconds
-            for batch in reading.sweep(everything=overflowed):
+            async for batch in reading.sweep(everything=overflowed):
                 yield batch
             if events:
                 continue
@@ -145,7 +159,7 @@ async def follow_logs(
             elif reading.all_complete or now >= next_owner_check:
                 next_owner_check = now + OWNER_CHECK_SECONDS
                 if await owner_closed():
-                    for batch in reading.sweep(everything=True):
+                    async for batch in reading.sweep(everything=True):
                         yield batch
                     return
     finally:

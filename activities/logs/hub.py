@@ -4,6 +4,10 @@ publish() never waits. Each subscriber has a bounded backlog; one that falls beh
 slow gRPC client) is cut loose, marked `overflowed` and woken, and catches up from the
 archive before it takes live lines again. So a slow or vanished subscriber never blocks
 the tail or the other subscribers. Watchers (the forwarder) only hear which pod changed.
+
+Where replicas share the archive, the hub also hears of other processes' writes (a
+LiveNotice, from activities/logs/postgres/notices.py): its readers then read those lines
+from the archive.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ class LiveEnd:
     meta: PodMeta
 
 
-LiveEvent = LiveBatch | LiveEnd
+@dataclass(frozen=True, slots=True)
+class LiveNotice:
+    """Another process wrote lines of this pod (or ended it: meta.complete); they are in
+    the archive."""
+
+    meta: PodMeta
+
+
+LiveEvent = LiveBatch | LiveEnd | LiveNotice
 Watcher = Callable[[PodMeta], None]
 
 
@@ -51,12 +63,17 @@ class Subscription:
         if self.overflowed:
             return
         if self._pending + size > self._limit:
-            self.overflowed = True
-            self._events.clear()
-            self._pending = 0
-        else:
-            self._events.append(event)
-            self._pending += size
+            self.cut_loose()
+            return
+        self._events.append(event)
+        self._pending += size
+        self._wake.set()
+
+    def cut_loose(self) -> None:
+        """Drops what is pending: the reader catches up from the archive instead."""
+        self.overflowed = True
+        self._events.clear()
+        self._pending = 0
         self._wake.set()
 
     async def next(self, wait_seconds: float) -> list[LiveEvent]:
@@ -107,6 +124,15 @@ class LiveHub:
 
     def finish(self, meta: PodMeta) -> None:
         self._offer(LiveEnd(meta), 1)
+
+    def written_elsewhere(self, meta: PodMeta) -> None:
+        self._offer(LiveNotice(meta), 1)
+
+    def missed_notices(self) -> None:
+        """Notices may have been lost (the listener was reconnecting): every reader looks
+        at the whole archive again, as one that fell behind does."""
+        for subscription in self._subscriptions:
+            subscription.cut_loose()
 
     def _offer(self, event: LiveEvent, size: int) -> None:
         for subscription in self._subscriptions:

@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from activities.logs.lines import LogLine
+from activities.logs.store import ArchiveBusy
 
 _SEQ_PREFIX = b'{"seq":'
 _TAIL_STEP = 256 * 1024
 READ_LIMIT_BYTES = 1024 * 1024
-
-
-class ArchiveBusy(Exception):
-    """Another writer (another process, or a stale tail) holds this pod's archive."""
 
 
 # How the marker line of a log cut at its size limit begins.
@@ -93,8 +90,9 @@ def _repair(file: BinaryIO) -> bytes:
     return file.read(whole - start)
 
 
-class PodWriter:
-    """Appends a pod's lines to its archive file, each sequence at most once."""
+class FilePodWriter:
+    """Appends a pod's lines to its archive file, each sequence at most once. Writes to
+    a local file return at once, so they run on the loop."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -106,7 +104,7 @@ class PodWriter:
         self.truncated = decode(last).message.startswith(TRUNCATED) if last else False
         self.size = self._file.seek(0, os.SEEK_END)
 
-    def append(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
+    async def append(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
         """Writes the lines it does not hold yet and returns them."""
         if lines and lines[0].sequence <= self.last_sequence:
             lines = [line for line in lines if line.sequence > self.last_sequence]
@@ -119,7 +117,7 @@ class PodWriter:
         self.last_sequence = lines[-1].sequence
         return lines
 
-    def close(self, *, sync: bool = False) -> None:
+    async def close(self, *, sync: bool = False) -> None:
         if self._file.closed:
             return
         if sync:
@@ -127,18 +125,19 @@ class PodWriter:
         self._file.close()  # releases the lock
 
 
-class PodReader:
+class FilePodReader:
     """Reads a pod's archive file incrementally: each call returns what was added since."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
 
-    def read(self, after: int, limit: int = READ_LIMIT_BYTES) -> list[LogLine]:
+    async def read(self, after: int, limit: int = READ_LIMIT_BYTES) -> list[LogLine]:
         """The next whole lines with a sequence above `after` (about `limit` bytes of file
         at most); empty once the reader is at the end of what was written."""
         try:
-            file = open(self.path, "rb")  # noqa: SIM115 - closed below
+            # A local file answers at once: read on the loop, as the archive always was.
+            file = open(self.path, "rb")  # noqa: ASYNC230, SIM115 - closed below
         except FileNotFoundError:
             return []
         with file:
@@ -155,19 +154,21 @@ class PodReader:
         return []
 
 
-class ForwardMark:
-    """How far otto-handler has acknowledged a pod's lines; one forwarder holds it."""
+class FileForwardMark:
+    """How far otto-handler has acknowledged a pod's lines; one forwarder holds it.
+    Finished, it is renamed to `done`."""
 
     WIDTH = 20
 
-    def __init__(self, file: BinaryIO, path: Path) -> None:
+    def __init__(self, file: BinaryIO, path: Path, done: Path) -> None:
         self._file = file
         self.path = path
+        self.done = done
         raw = file.read().strip()
         self.position = int(raw) if raw else 0
 
     @classmethod
-    def acquire(cls, path: Path) -> ForwardMark | None:
+    def acquire(cls, path: Path, done: Path) -> FileForwardMark | None:
         """The mark, locked for this forwarder; None when it is gone or held by another."""
         try:
             file = open(path, "r+b")  # noqa: SIM115 - held until close()
@@ -177,22 +178,22 @@ class ForwardMark:
             _lock(file, path)
         except ArchiveBusy:
             return None
-        return cls(file, path)
+        return cls(file, path, done)
 
     @classmethod
     def create(cls, path: Path) -> None:
         with open(path, "xb") as file:
             file.write(b"%0*d\n" % (cls.WIDTH, 0))
 
-    def commit(self, sequence: int) -> None:
+    async def commit(self, sequence: int) -> None:
         if sequence > self.position:
             os.pwrite(self._file.fileno(), b"%0*d\n" % (self.WIDTH, sequence), 0)
             self.position = sequence
 
-    def finish(self, done: Path) -> None:
+    async def finish(self) -> None:
         """Every line is acknowledged and the pod's output is complete: park the mark."""
-        os.replace(self.path, done)
-        self.close()
+        os.replace(self.path, self.done)
+        await self.close()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._file.close()

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
 
-from activities.logs.archive import Archive
 from activities.logs.hub import LiveHub
 from activities.logs.lines import LogLine
-from activities.logs.pod_files import TRUNCATED, PodWriter
+from activities.logs.pod_files import TRUNCATED
 from activities.logs.pods import PodMeta
+from activities.logs.store import LogArchive, PodWriter
 
 
 class LogSinks:
@@ -28,23 +28,27 @@ class LogSinks:
 
     def __init__(
         self,
-        archive: Archive | None,
+        archive: LogArchive | None,
         hub: LiveHub,
         *,
         forward: bool = False,
         max_bytes_per_pod: int = 0,
+        poll_seconds: float = 0.5,
     ) -> None:
         self.archive = archive
         self.hub = hub
         # Marks every pod for the forwarder to otto-handler (OTTO_HANDLER_ADDR is set).
         self.forward = forward
         self.max_bytes_per_pod = max_bytes_per_pod
+        # How often a reader looks at the archive for what the hub did not bring: lines
+        # of a process whose writes this hub does not hear of.
+        self.poll_seconds = poll_seconds
 
-    def open(self, meta: PodMeta) -> PodLog:
+    async def open(self, meta: PodMeta) -> PodLog:
         """The pod's log, locked for this writer; raises ArchiveBusy when another holds it."""
         if self.archive is None:
             return PodLog(self, meta, None)
-        writer, stored = self.archive.open_writer(meta, forward=self.forward)
+        writer, stored = await self.archive.open_writer(meta, forward=self.forward)
         return PodLog(self, stored, writer)
 
 
@@ -70,13 +74,13 @@ class PodLog:
         """The last sequence this pod's archive holds."""
         return self._last
 
-    def write(self, lines: Sequence[LogLine]) -> None:
+    async def write(self, lines: Sequence[LogLine]) -> None:
         """Archives the lines the archive does not hold yet, then publishes them; past
         the size limit, a marker line instead of the rest."""
         if self.full:
             return
         lines = self._within_limit(lines)
-        fresh = self._writer.append(lines) if self._writer else lines
+        fresh = await self._writer.append(lines) if self._writer else lines
         if fresh:
             self._last = fresh[-1].sequence
             self._sinks.hub.publish(self.meta, fresh)
@@ -98,28 +102,28 @@ class PodLog:
         self._kept = self._limit - room
         return lines
 
-    def complete(self, note: str = "") -> None:
+    async def complete(self, note: str = "") -> None:
         """The output is complete: followers of this pod may stop once they read it all."""
         self.meta = self.meta.model_copy(
             update={"complete": True, "lines": self._last, "note": note}
         )
         if self._sinks.archive is not None:
-            self._sinks.archive.save(self.meta)
+            await self._sinks.archive.save(self.meta)
         if self._writer is not None:
-            self._writer.close(sync=True)
+            await self._writer.close(sync=True)
         self._sinks.hub.finish(self.meta)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            await self._writer.close()
 
-    def __enter__(self) -> PodLog:
+    async def __aenter__(self) -> PodLog:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.close()

@@ -38,7 +38,7 @@ class WorkerRunActivities:
     async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
         await runtime_boundary(self.runtime.create(spec))
         # ArchiveBusy (a stale attempt of this activity still holds the log) is retried.
-        with self.sinks.open(pod_meta(spec)) as pod_log:
+        async with await self.sinks.open(pod_meta(spec)) as pod_log:
             tail = LogTail(self.runtime, spec, pod_log)
             following = asyncio.create_task(tail.follow())
             beating = asyncio.create_task(tail.heartbeats())
@@ -49,7 +49,7 @@ class WorkerRunActivities:
                 if activity.is_worker_shutdown():
                     activity.heartbeat(tail.cursor)  # the retry resumes exactly here
                     raise
-                pod_log.complete("tail cancelled")
+                await pod_log.complete("tail cancelled")
                 # The workflow deletes the worker at once; this covers a create that
                 # raced that delete and came second.
                 await runtime_boundary(self.runtime.delete(spec.name))
@@ -57,11 +57,11 @@ class WorkerRunActivities:
             except Exception as err:
                 activity.heartbeat(tail.cursor)  # a retry resumes the log here
                 if isinstance(err, ApplicationError) and err.non_retryable:
-                    pod_log.complete(f"worker lost: {err}")
+                    await pod_log.complete(f"worker lost: {err}")
                 raise
             finally:
                 await _stopped(following, beating)
-            pod_log.complete(note)
+            await pod_log.complete(note)
         await runtime_boundary(self.runtime.delete(spec.name))
         return outcome
 

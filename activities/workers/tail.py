@@ -74,7 +74,7 @@ class LogTail:
         while True:
             try:
                 async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                    self.pod_log.write(numbered(batch, self.cursor.sequence))
+                    await self.pod_log.write(numbered(batch, self.cursor.sequence))
                     self.cursor = self.cursor.advance(batch)
                     backoff.reset()
                     if self.pod_log.full:

@@ -109,7 +109,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
             labels=labels,
         )
         try:
-            log = self._sinks.open(meta)
+            log = await self._sinks.open(meta)
         except ArchiveBusy as err:
             return self._answer(Registration.SERVER_FULL, str(err))
         session = _Session(uuid.uuid4().hex, log, self._config.rate_limit)
@@ -122,13 +122,13 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
     ) -> AsyncIterator[pb.LogResponse]:
         streamed: set[str] = set()
         async for entry in request_iterator:
-            yield self._take(entry, streamed)
+            yield await self._take(entry, streamed)
         for worker_id in streamed:  # the agent said it is done
             session = self._sessions.pop(worker_id, None)
             if session is not None:
-                session.log.complete()
+                await session.log.complete()
 
-    def _take(self, entry: pb.LogEntry, streamed: set[str]) -> pb.LogResponse:
+    async def _take(self, entry: pb.LogEntry, streamed: set[str]) -> pb.LogResponse:
         session = self._sessions.get(entry.worker_id)
         if session is None:
             return pb.LogResponse(
@@ -151,7 +151,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
             )
         streamed.add(entry.worker_id)
         sequence = session.log.last_sequence + 1
-        session.log.write(
+        await session.log.write(
             [
                 LogLine(
                     timestamp=moment,
@@ -164,7 +164,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         )
         return pb.LogResponse(status=Answer.ACK, sequence=sequence)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for session in self._sessions.values():
-            session.log.close()
+            await session.log.close()
         self._sessions.clear()

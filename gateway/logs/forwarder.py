@@ -38,8 +38,8 @@ import grpc
 from grpc import aio
 
 from activities.backoff import Backoff
-from activities.logs import Archive, LiveHub, PodMeta
-from activities.logs.pod_files import ForwardMark
+from activities.logs import LiveHub, LogArchive, PodMeta
+from activities.logs.store import ForwardMark
 from gateway.logs.wire import entry_to_wire, pod_metadata
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -182,11 +182,15 @@ class _PodStream:
     async def _read_answer(self) -> None:
         assert self._call is not None  # entries in flight are on the open call
         try:
-            self._answered(await self._call.answer())
+            settled = self._answered(await self._call.answer())
         except _BROKEN as err:
             self._break(err)
+            return
+        if settled is not None:
+            await self._settle(settled)
 
-    def _answered(self, response: pb.LogForwardResponse) -> None:
+    def _answered(self, response: pb.LogForwardResponse) -> int | None:
+        """Takes an answer; returns the sequence it settled (None: to be sent again)."""
         entry = self._in_flight[0]
         # With one entry in flight the answer can only be its own; with more, an answer
         # naming another means the two sides no longer agree on the stream.
@@ -198,13 +202,13 @@ class _PodStream:
             self._hold(response.throttle_ms / 1000)
         if response.status == Status.RETRY:
             self._refused.append(entry)
-            return
+            return None
         self._retried.reset()
         if response.status == Status.DROP:
             log.debug("otto-handler dropped %s #%d", entry.worker_id, entry.sequence)
-        self._settle(entry.sequence)
+        return entry.sequence
 
-    def _settle(self, sequence: int) -> None:
+    async def _settle(self, sequence: int) -> None:
         """Commits the highest sequence up to which every entry is settled, if it moved."""
         self._settled.add(sequence)
         committed = None
@@ -212,7 +216,7 @@ class _PodStream:
             committed = self._uncommitted.popleft()
             self._settled.remove(committed)
         if committed is not None:
-            self._mark.commit(committed)
+            await self._mark.commit(committed)
 
     def _resend_refused(self) -> None:
         """Every answer of the refused entries' round is in: they go again, first and in
@@ -239,7 +243,7 @@ class _PodStream:
 
 class LogForwarder:
     def __init__(
-        self, address: str, archive: Archive, hub: LiveHub, namespace: str, window: int = 1
+        self, address: str, archive: LogArchive, hub: LiveHub, namespace: str, window: int = 1
     ) -> None:
         self._address = address
         self._archive = archive
@@ -282,19 +286,19 @@ class LogForwarder:
 
     async def _scan(self) -> None:
         while True:
-            for meta in self._archive.pending_forwards():
+            for meta in await self._archive.pending_forwards():
                 self._start(meta)
             await asyncio.sleep(SCAN_SECONDS)
 
     async def _forward_pod(self, meta: PodMeta) -> None:
         try:
-            mark = self._archive.acquire_forward(meta)
+            mark = await self._archive.acquire_forward(meta)
             if mark is None:
                 return  # finished, or another process forwards this pod
             try:
                 await self._follow(meta, mark)
             finally:
-                mark.close()
+                await mark.close()
         except Exception:
             log.exception("forwarding the logs of %s stopped", meta.pod)
         finally:
@@ -308,15 +312,15 @@ class LogForwarder:
         try:
             while True:
                 wakeup.clear()
-                current = self._archive.current(meta) or meta
+                current = await self._archive.current(meta) or meta
                 # The reader moves on by itself: `after` only matters on the first read.
-                lines = reader.read(after=mark.position)
+                lines = await reader.read(after=mark.position)
                 if lines:
                     await stream.send(entry_to_wire(current, pod, line) for line in lines)
                     continue
                 await stream.drain()
                 if current.complete:
-                    self._archive.finish_forward(mark, current)
+                    await mark.finish()
                     return
                 # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancel.
                 with contextlib.suppress(TimeoutError):

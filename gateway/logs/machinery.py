@@ -1,30 +1,57 @@
-"""The log machinery of one Ottoscaler process: the sinks the tail and agents write to,
-the forwarder to otto-handler when OTTO_HANDLER_ADDR is set, and the archive's pruning
-when LOG_RETENTION_DAYS is."""
+"""The log machinery of one Ottoscaler process: the sinks the tail and agents write to
+(the archive in files, or in PostgreSQL when OTTOSCALER_DATABASE_URL is set), the
+forwarder to otto-handler when OTTO_HANDLER_ADDR is set, and the archive's pruning when
+LOG_RETENTION_DAYS is."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from activities.logs import Archive, LiveHub, LogSinks
+from activities.database.connect import database
+from activities.logs import Archive, LiveHub, LogArchive, LogSinks
+from activities.logs.postgres.archive import PostgresArchive
+from activities.logs.postgres.locks import AdvisoryLocks
+from activities.logs.postgres.notices import NoticeListener
 from gateway.logs.forwarder import LogForwarder
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL_SECONDS = 3600.0
 DAY_SECONDS = 86_400
+# With PostgreSQL, replicas notify each other of every write; a reader still looks at the
+# archive this often, in case a notice was lost.
+NOTIFIED_POLL_SECONDS = 10.0
 
 
-def log_sinks(settings: Settings) -> LogSinks:
+@asynccontextmanager
+async def log_sinks(settings: Settings) -> AsyncIterator[LogSinks]:
+    url = settings.database_url
+    hub = LiveHub()
+    if url is None:
+        yield _sinks(settings, Archive(settings.log_dir), hub, settings.log_poll_seconds)
+        return
+    origin = uuid.uuid4().hex
+    locks = AdvisoryLocks(url)
+    async with database(url) as pool, NoticeListener(url, origin, hub).running():
+        try:
+            archive = PostgresArchive(pool, locks, origin)
+            yield _sinks(settings, archive, hub, NOTIFIED_POLL_SECONDS)
+        finally:
+            await locks.close()
+
+
+def _sinks(settings: Settings, archive: LogArchive, hub: LiveHub, poll: float) -> LogSinks:
     return LogSinks(
-        Archive(settings.log_dir),
-        LiveHub(),
+        archive,
+        hub,
         forward=bool(settings.otto_handler_addr),
         max_bytes_per_pod=settings.log_max_bytes_per_worker,
+        poll_seconds=poll,
     )
 
 
@@ -50,10 +77,8 @@ async def pruning(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]:
     if not settings.log_retention_days or sinks.archive is None:
         yield
         return
-    # An archive of its own: the pruning thread never touches the serving one's cache.
-    archive = Archive(sinks.archive.root)
     keep = settings.log_retention_days * DAY_SECONDS
-    task = asyncio.create_task(_prune_forever(archive, keep))
+    task = asyncio.create_task(_prune_forever(sinks.archive, keep))
     try:
         yield
     finally:
@@ -62,10 +87,10 @@ async def pruning(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]:
             await task
 
 
-async def _prune_forever(archive: Archive, keep_seconds: float) -> None:
+async def _prune_forever(archive: LogArchive, keep_seconds: float) -> None:
     while True:
         try:
-            pruned = await asyncio.to_thread(archive.prune, time.time() - keep_seconds)
+            pruned = await archive.prune(time.time() - keep_seconds)
         except OSError:
             log.exception("log archive: pruning failed; trying again in an hour")
         else:

@@ -112,7 +112,7 @@ class LogService:
             request.from_sequence,
             follow=request.follow,
             owner_closed=owner_closed,
-            poll_seconds=self.settings.log_poll_seconds,
+            poll_seconds=self.sinks.poll_seconds,
         ):
             meta = batch.meta
             pod = pods.get(meta.pod)
@@ -120,8 +120,8 @@ class LogService:
                 pod = pods[meta.pod] = pod_metadata(meta, self.settings.namespace)
             yield meta, pod, batch.lines
 
-    def _archived(self, selector: LogSelector) -> bool:
-        return self.sinks.archive is not None and bool(self.sinks.archive.find(selector))
+    async def _archived(self, selector: LogSelector) -> bool:
+        return self.sinks.archive is not None and bool(await self.sinks.archive.find(selector))
 
     async def _appears(self, selector: LogSelector, request: pb.WorkerLogsRequest) -> bool:
         """Whether the pod's log exists; followed, it may appear within LOG_POD_WAIT_SECONDS
@@ -129,10 +129,10 @@ class LogService:
         whose end would end the wait."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.settings.log_pod_wait_seconds if request.follow else 0)
-        while not self._archived(selector):
+        while not await self._archived(selector):
             if loop.time() >= deadline:
                 return False
-            await asyncio.sleep(self.settings.log_poll_seconds)  # the archive is polled
+            await asyncio.sleep(self.settings.log_poll_seconds)  # a pod's first write
         return True
 
     async def _owner_closed(self, selector: LogSelector) -> OwnerClosed | None:
@@ -152,7 +152,7 @@ class LogService:
             )
             if await _exists(pool):
                 return pool_closed(pool)
-        if self._archived(selector):
+        if await self._archived(selector):
             return None  # its history is gone, its logs are not
         field = "pipeline_id" if selector.pipeline_id else "task_id"
         raise NotFound(f"{field}: no pipeline or task {owner_id!r}")

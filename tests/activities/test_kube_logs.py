@@ -329,10 +329,10 @@ async def test_a_pipeline_on_kubernetes_archives_every_line_of_its_pods(
         result, _ = await run_pipeline(client, task_queue, request)
 
     assert result.status is StageStatus.COMPLETED
-    pods = archive.find(LogSelector(pipeline_id=request.pipeline_id))
+    pods = await archive.find(LogSelector(pipeline_id=request.pipeline_id))
     assert len(pods) == 2
     for pod in pods:
-        archived = archive.reader(pod).read(after=0)
+        archived = await archive.reader(pod).read(after=0)
         assert [(line.sequence, line.message) for line in archived] == printed(40)
 
 
@@ -351,12 +351,12 @@ async def test_the_tail_resumes_a_log_whose_endpoint_failed_for_a_while(
     sinks = LogSinks(archive, LiveHub())
 
     async def tail() -> str:
-        with sinks.open(pod_meta(worker)) as pod_log:
+        async with await sinks.open(pod_meta(worker)) as pod_log:
             return await LogTail(kube_runtime, worker, pod_log).follow()
 
     assert await ActivityEnvironment().run(tail) == ""
     assert emulator.pending_faults == 0
-    (pod,) = archive.find(LogSelector(pod="w"))
-    assert [(line.sequence, line.message) for line in archive.reader(pod).read(after=0)] == (
+    (pod,) = await archive.find(LogSelector(pod="w"))
+    assert [(line.sequence, line.message) for line in await archive.reader(pod).read(after=0)] == (
         printed(5)
     )

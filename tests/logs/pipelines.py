@@ -59,7 +59,7 @@ def printed(count: int, first: int = 1) -> list[tuple[int, str]]:
     return [(n, f"line {n}") for n in range(first, count + 1)]
 
 
-def archived_lines(log_dir: Path, pipeline_id: str) -> int:
+async def archived_lines(log_dir: Path, pipeline_id: str) -> int:
     archive = Archive(log_dir)
-    metas = archive.find(LogSelector(pipeline_id=pipeline_id))
-    return sum(len(archive.reader(meta).read(after=0)) for meta in metas)
+    metas = await archive.find(LogSelector(pipeline_id=pipeline_id))
+    return sum([len(await archive.reader(meta).read(after=0)) for meta in metas])

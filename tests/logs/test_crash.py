@@ -73,15 +73,15 @@ async def test_lines_survive_a_crash_mid_tail_exactly_once(
             handle = await start(client, task_queue, spec)
 
             async def mid_tail() -> bool:
-                found = archive.find(selector)
-                return bool(found) and len(archive.reader(found[0]).read(after=0)) >= 60
+                found = await archive.find(selector)
+                return bool(found) and len(await archive.reader(found[0]).read(after=0)) >= 60
 
             await eventually(mid_tail)  # then the first process stops: the crash
         gc.collect()  # the first process's evicted stage goes now, not in another test
         # The first process is gone; a new one takes over the same archive.
         async with ottoscaler_process(client, task_queue, runtime, tmp_path, address) as archive:
             result = (await asyncio.wait_for(handle.result(), 30)).snapshot
-            (meta,) = archive.find(selector)
+            (meta,) = await archive.find(selector)
 
             async def forwarded() -> bool:
                 return await asyncio.to_thread(archive.paths(meta).forwarded.exists)
@@ -91,5 +91,6 @@ async def test_lines_survive_a_crash_mid_tail_exactly_once(
     first, resumed = runtime.resumed_after
     assert first == 0 and resumed >= 60  # the retry started after the last heartbeat
     expected = [(n, f"line {n}") for n in range(1, LINES + 1)]
-    assert [(line.sequence, line.message) for line in archive.reader(meta).read(0)] == expected
+    archived = await archive.reader(meta).read(0)
+    assert [(line.sequence, line.message) for line in archived] == expected
     assert handler.accepted[meta.pod] == list(range(1, LINES + 1))

@@ -21,8 +21,8 @@ async def read(sinks: LogSinks, into: list[int], gate: asyncio.Event | None = No
 
 async def test_a_slow_reader_never_holds_up_the_writer_or_a_fast_reader(tmp_path: Path) -> None:
     sinks = LogSinks(Archive(tmp_path), LiveHub(backlog=100))
-    pod = sinks.open(PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1"))
-    pod.write(lines(1, 50))
+    pod = await sinks.open(PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1"))
+    await pod.write(lines(1, 50))
     fast: list[int] = []
     slow: list[int] = []
     gone: list[int] = []
@@ -36,9 +36,9 @@ async def test_a_slow_reader_never_holds_up_the_writer_or_a_fast_reader(tmp_path
     await eventually(replayed)
     vanishing.cancel()
     for first in range(51, 2051, 50):
-        pod.write(lines(first, first + 49))  # never waits on a reader
+        await pod.write(lines(first, first + 49))  # never waits on a reader
         await asyncio.sleep(0)  # a tail yields between batches
-    pod.complete()
+    await pod.complete()
     await asyncio.wait_for(readers[0], 10)
     assert fast == list(range(1, 2051))
     assert len(slow) < 2050 and sinks.hub.subscribers == 1  # the slow one, cut loose
@@ -50,12 +50,12 @@ async def test_a_slow_reader_never_holds_up_the_writer_or_a_fast_reader(tmp_path
 
 async def test_without_follow_it_ends_at_the_current_end(tmp_path: Path) -> None:
     sinks = LogSinks(Archive(tmp_path), LiveHub())
-    pod = sinks.open(PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1"))
-    pod.write(lines(1, 30))
+    pod = await sinks.open(PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1"))
+    await pod.write(lines(1, 30))
     got = [
         line.sequence
         async for batch in follow_logs(sinks, SELECTOR, 25, follow=False)
         for line in batch.lines
     ]
     assert got == [25, 26, 27, 28, 29, 30]
-    pod.close()
+    await pod.close()

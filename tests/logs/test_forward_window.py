@@ -212,17 +212,17 @@ async def forwarding(
 ) -> AsyncIterator[PodPaths]:
     """A forwarder with a window of WINDOW to handler, and a complete pod of LINES lines
     (written now unless write is False) in the archive at log_dir."""
-    sinks = LogSinks(Archive(log_dir), LiveHub(), forward=True)
-    assert sinks.archive is not None
+    archive = Archive(log_dir)
+    sinks = LogSinks(archive, LiveHub(), forward=True)
     meta = PodMeta(pod=POD, task_id="p1", pipeline_id="p1")
     async with serving(handler) as address:
-        forwarder = LogForwarder(address, sinks.archive, sinks.hub, "default", window=WINDOW)
+        forwarder = LogForwarder(address, archive, sinks.hub, "default", window=WINDOW)
         async with forwarder.running():
             if write:
-                pod = sinks.open(meta)
-                pod.write(lines(1, LINES))
-                pod.complete()
-            yield sinks.archive.paths(meta)
+                pod = await sinks.open(meta)
+                await pod.write(lines(1, LINES))
+                await pod.complete()
+            yield archive.paths(meta)
 
 
 async def forward_all(log_dir: Path, handler: FakeOttoHandler) -> None:

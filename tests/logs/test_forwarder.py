@@ -36,16 +36,16 @@ async def test_each_answer_is_honoured_and_every_line_accepted_once_in_order(
     tmp_path: Path,
 ) -> None:
     handler = FakeOttoHandler(picky)
-    sinks = LogSinks(Archive(tmp_path), LiveHub(), forward=True)
-    assert sinks.archive is not None
+    archive = Archive(tmp_path)
+    sinks = LogSinks(archive, LiveHub(), forward=True)
     meta = PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1")
     async with serving(handler) as address:
-        forwarder = LogForwarder(address, sinks.archive, sinks.hub, "default")
+        forwarder = LogForwarder(address, archive, sinks.hub, "default")
         async with forwarder.running():
-            pod = sinks.open(meta)
-            pod.write(lines(1, 12))
-            pod.complete()
-            done = sinks.archive.paths(pod.meta).forwarded
+            pod = await sinks.open(meta)
+            await pod.write(lines(1, 12))
+            await pod.complete()
+            done = archive.paths(pod.meta).forwarded
             await eventually(lambda: _exists(done))
     assert handler.accepted["p1-build-0"] == [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]
     assert handler.attempts[("p1-build-0", 3)] == 2  # RETRY: sent again

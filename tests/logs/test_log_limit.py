@@ -24,37 +24,37 @@ def lines(first: int, count: int, size: int = 99) -> list[LogLine]:
     ]
 
 
-def kept(archive: Archive, meta: PodMeta) -> list[tuple[int, str]]:
-    return [(line.sequence, line.message) for line in archive.reader(meta).read(after=0)]
+async def kept(archive: Archive, meta: PodMeta) -> list[tuple[int, str]]:
+    return [(line.sequence, line.message) for line in await archive.reader(meta).read(after=0)]
 
 
-def test_past_the_limit_a_marker_is_kept_and_nothing_after_it(tmp_path: Path) -> None:
+async def test_past_the_limit_a_marker_is_kept_and_nothing_after_it(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     sinks = LogSinks(archive, LiveHub(), max_bytes_per_pod=LIMIT)
     meta = PodMeta(pod="p-0", task_id="t")
-    with sinks.open(meta) as log:
-        log.write(lines(1, 5))
+    async with await sinks.open(meta) as log:
+        await log.write(lines(1, 5))
         assert not log.full
-        log.write(lines(6, 10))
+        await log.write(lines(6, 10))
         assert log.full
-        log.write(lines(16, 3))
-    stored = kept(archive, meta)
+        await log.write(lines(16, 3))
+    stored = await kept(archive, meta)
     # 100 bytes a line with its newline: ten lines fill the 1,000, the marker is the 11th.
     assert stored == [(n, "x" * 99) for n in range(1, 11)] + [(11, MARKER)]
     # A retried tail reopens the log, finds it cut, and keeps nothing more.
-    with sinks.open(meta) as again:
+    async with await sinks.open(meta) as again:
         assert again.full
-        again.write(lines(len(stored) + 1, 2))
-    assert kept(archive, meta) == stored
+        await again.write(lines(len(stored) + 1, 2))
+    assert await kept(archive, meta) == stored
 
 
-def test_one_line_larger_than_the_limit_becomes_the_marker(tmp_path: Path) -> None:
+async def test_one_line_larger_than_the_limit_becomes_the_marker(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     sinks = LogSinks(archive, LiveHub(), max_bytes_per_pod=LIMIT)
     meta = PodMeta(pod="p-1", task_id="t")
-    with sinks.open(meta) as log:
-        log.write(lines(1, 1, size=5_000))
-    assert kept(archive, meta) == [(1, MARKER)]
+    async with await sinks.open(meta) as log:
+        await log.write(lines(1, 1, size=5_000))
+    assert await kept(archive, meta) == [(1, MARKER)]
 
 
 @pytest.fixture

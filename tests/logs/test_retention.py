@@ -16,14 +16,16 @@ from tests.waiting import eventually
 DAY = 86_400.0
 
 
-def archive_task(root: Path, task: str, *, complete: bool = True, forward: bool = False) -> None:
+async def archive_task(
+    root: Path, task: str, *, complete: bool = True, forward: bool = False
+) -> None:
     """One pod of `task` in the archive, complete or not, with its forwarding pending."""
     archive = Archive(root)
-    writer, stored = archive.open_writer(
+    writer, stored = await archive.open_writer(
         PodMeta(pod=f"{task}-build-0", task_id=task), forward=forward
     )
-    writer.close()
-    archive.save(stored.model_copy(update={"complete": complete}))
+    await writer.close()
+    await archive.save(stored.model_copy(update={"complete": complete}))
 
 
 def age(root: Path, task: str, days: float) -> None:
@@ -37,29 +39,29 @@ def tasks(root: Path) -> set[str]:
     return {path.name for path in root.iterdir()}
 
 
-def test_only_old_finished_forwarded_tasks_are_pruned(tmp_path: Path) -> None:
-    archive_task(tmp_path, "old-done")
-    archive_task(tmp_path, "recent-done")
-    archive_task(tmp_path, "old-running", complete=False)
-    archive_task(tmp_path, "old-unforwarded", forward=True)
+async def test_only_old_finished_forwarded_tasks_are_pruned(tmp_path: Path) -> None:
+    await archive_task(tmp_path, "old-done")
+    await archive_task(tmp_path, "recent-done")
+    await archive_task(tmp_path, "old-running", complete=False)
+    await archive_task(tmp_path, "old-unforwarded", forward=True)
     for task in ("old-done", "old-running", "old-unforwarded"):
         age(tmp_path, task, days=10)
     age(tmp_path, "recent-done", days=1)
 
     archive = Archive(tmp_path)
-    assert archive.find(LogSelector(task_id="old-done"))  # cached before it is pruned
-    assert archive.prune(before=time.time() - 7 * DAY) == ["old-done"]
+    assert await archive.find(LogSelector(task_id="old-done"))  # cached before it is pruned
+    assert await archive.prune(before=time.time() - 7 * DAY) == ["old-done"]
     assert tasks(tmp_path) == {"recent-done", "old-running", "old-unforwarded"}
-    assert archive.find(LogSelector(task_id="old-done")) == []
-    assert archive.prune(before=time.time() - 7 * DAY) == []
+    assert await archive.find(LogSelector(task_id="old-done")) == []
+    assert await archive.prune(before=time.time() - 7 * DAY) == []
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+async def settings(settings: Settings) -> Settings:
     """An archive holding an expired task and a fresh one before Ottoscaler starts."""
-    archive_task(settings.log_dir, "expired")
+    await archive_task(settings.log_dir, "expired")
     age(settings.log_dir, "expired", days=31)
-    archive_task(settings.log_dir, "fresh")
+    await archive_task(settings.log_dir, "fresh")
     return settings.model_copy(update={"log_retention_days": 30})
 
 

@@ -40,7 +40,7 @@ async def test_replay_then_follow_delivers_every_line_once_in_order(
     running = asyncio.create_task(collect(stub.ExecutePipeline(request)))
 
     async def printing_started() -> bool:
-        return archived_lines(settings.log_dir, request.pipeline_id) >= 100
+        return await archived_lines(settings.log_dir, request.pipeline_id) >= 100
 
     await eventually(printing_started)
     follow = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id, follow=True)
@@ -154,4 +154,4 @@ def test_long_lines_are_cut_into_batches_grpc_accepts() -> None:
 
 
 async def _started(settings: Settings, pipeline_id: str) -> bool:
-    return archived_lines(settings.log_dir, pipeline_id) > 0
+    return await archived_lines(settings.log_dir, pipeline_id) > 0

