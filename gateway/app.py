@@ -64,6 +64,7 @@ async def running_ottoscaler(
                 CountingRuntime(runtime, metrics),
                 settings.otto_handler_addr,
                 logs,
+                settings.signing_key,
             )
             statuses = WorkerStatusCache(runtime)
             servicer = OttoscalerServicer(
@@ -71,7 +72,13 @@ async def running_ottoscaler(
                 pools=PoolService(client, settings, statuses),
                 logs=LogService(settings, client, logs),
             )
-            agent_logs = AgentLogService(logs, settings.max_workers)
+            agent_logs = AgentLogService(
+                logs,
+                statuses.phase,
+                signing_key=settings.signing_key,
+                max_sessions=settings.max_workers,
+                registration_ttl=settings.agent_registration_ttl_seconds,
+            )
             host = settings.grpc_bind_host
             if host != settings.grpc_host:
                 log.warning(

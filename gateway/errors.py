@@ -45,6 +45,14 @@ class FailedPrecondition(GatewayError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Unauthenticated(GatewayError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(GatewayError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 _TEMPORAL_CODES = {
     RPCStatusCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED: grpc.StatusCode.UNAVAILABLE,

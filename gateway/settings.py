@@ -5,12 +5,19 @@ The first four variables are the ones the old Go service had.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The signing key of a process given neither OTTOSCALER_SIGNING_KEY nor a token: good for
+# one process only (its workers' credentials die with it).
+PROCESS_SIGNING_KEY = secrets.token_bytes(32)
 
 
 class RuntimeKind(StrEnum):
@@ -40,6 +47,9 @@ class Settings(BaseSettings):
     # after one otto-handler RETRYs may be accepted before it (docs/logs.md).
     otto_handler_log_window: int = Field(1, ge=1, le=1024)
     ottoscaler_auth_token: SecretStr | None = None
+    # The key gateway and workers share to sign what they hand each other (agents'
+    # credentials); empty: derived from the auth token, else random per process.
+    ottoscaler_signing_key: SecretStr | None = None
     metrics_port: int = Field(9464, ge=0, le=65535)
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
@@ -48,6 +58,9 @@ class Settings(BaseSettings):
     # Pool workers' command, shell words. Empty: the image's own command on kubernetes, a
     # short demo agent on local (gateway/pools/wire.py, DEFAULT_LOCAL_AGENT_COMMAND).
     otto_agent_command: str = ""
+    # An agent's registration that has no StreamLogs call writing for it this long (it
+    # never began, or its stream broke) is closed and frees its slot.
+    agent_registration_ttl_seconds: float = Field(60.0, gt=0)
     # Finished pool workers stay listed this long, then they are deleted.
     worker_ttl_seconds: float = Field(300.0, ge=0)
     # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
@@ -113,6 +126,18 @@ class Settings(BaseSettings):
         """OTTOSCALER_DATABASE_URL; None when unset or empty."""
         url = self.ottoscaler_database_url
         return url.get_secret_value() or None if url else None
+
+    @property
+    def signing_key(self) -> bytes:
+        """OTTOSCALER_SIGNING_KEY; else derived from the auth token, so processes that
+        share the token share the key; else this process's own random key."""
+        key = self.ottoscaler_signing_key
+        if key is not None and key.get_secret_value():
+            return key.get_secret_value().encode()
+        token = self.auth_token
+        if token is not None:
+            return hmac.new(token.encode(), b"ottoscaler signing key", hashlib.sha256).digest()
+        return PROCESS_SIGNING_KEY
 
     @property
     def log_dir(self) -> Path:

@@ -15,6 +15,7 @@ from activities.runtimes.protocol import WorkerRuntime
 from activities.workers.lifecycle import WorkerActivities
 from activities.workers.run import WorkerRunActivities
 from gateway.pools.wire import notice_to_wire
+from gateway.settings import PROCESS_SIGNING_KEY
 from gateway.temporal.client import WORKFLOWS
 
 # Every live worker holds a run_worker (or a pool's await) activity for its whole life, just
@@ -31,9 +32,11 @@ def create_worker(
     runtime: WorkerRuntime,
     otto_handler_addr: str = "",
     logs: LogSinks | None = None,
+    signing_key: bytes = PROCESS_SIGNING_KEY,
 ) -> Worker:
-    """logs None: workers' lines reach live subscribers only, nothing is archived."""
-    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()))
+    """logs None: workers' lines reach live subscribers only, nothing is archived.
+    signing_key: what workers' agent credentials are made with (Settings.signing_key)."""
+    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), signing_key)
     return Worker(
         client,
         task_queue=task_queue,
@@ -42,7 +45,7 @@ def create_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activities=[
             *WorkerActivities(runtime).all(),
-            *PoolActivities(runtime).all(),
+            *PoolActivities(runtime, signing_key).all(),
             ReaperActivities(runtime, client).reap_orphans,
             *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),
             runs.run_worker,

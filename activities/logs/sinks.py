@@ -51,6 +51,11 @@ class LogSinks:
         writer, stored = await self.archive.open_writer(meta, forward=self.forward)
         return PodLog(self, stored, writer)
 
+    async def completed(self, meta: PodMeta) -> bool:
+        """The archive holds the pod's log, complete: its worker ended or said it is done."""
+        stored = await self.archive.current(meta) if self.archive is not None else None
+        return stored is not None and stored.complete
+
 
 class PodLog:
     def __init__(self, sinks: LogSinks, meta: PodMeta, writer: PodWriter | None) -> None:

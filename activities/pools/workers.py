@@ -14,6 +14,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.logs.credentials import with_agent_credential
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import (
     RuntimeFailure,
@@ -27,8 +28,9 @@ from workflows.workers.spec import WorkerInfo, WorkerPhase, WorkerSpec
 
 
 class PoolActivities:
-    def __init__(self, runtime: WorkerRuntime) -> None:
+    def __init__(self, runtime: WorkerRuntime, signing_key: bytes) -> None:
         self.runtime = runtime
+        self.signing_key = signing_key
 
     @activity.defn(name=CREATE_WORKERS)
     async def create_workers(self, specs: list[WorkerSpec]) -> list[Created]:
@@ -45,7 +47,8 @@ class PoolActivities:
 
     async def _create(self, spec: WorkerSpec) -> Created:
         try:
-            return Created(info=await self.runtime.create(spec))
+            credentialed = with_agent_credential(spec, self.signing_key)
+            return Created(info=await self.runtime.create(credentialed))
         except RuntimeFailure as err:
             if err.retryable:
                 raise

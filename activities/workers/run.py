@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.logs import LogSinks, pod_meta
+from activities.logs.credentials import with_agent_credential
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
 from activities.workers.tail import LogTail
@@ -30,13 +31,14 @@ from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
 class WorkerRunActivities:
-    def __init__(self, runtime: WorkerRuntime, sinks: LogSinks) -> None:
+    def __init__(self, runtime: WorkerRuntime, sinks: LogSinks, signing_key: bytes) -> None:
         self.runtime = runtime
         self.sinks = sinks
+        self.signing_key = signing_key
 
     @activity.defn(name=RUN_WORKER)
     async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
-        await runtime_boundary(self.runtime.create(spec))
+        await runtime_boundary(self.runtime.create(with_agent_credential(spec, self.signing_key)))
         # ArchiveBusy (a stale attempt of this activity still holds the log) is retried.
         async with await self.sinks.open(pod_meta(spec)) as pod_log:
             tail = LogTail(self.runtime, spec, pod_log)

@@ -1,23 +1,38 @@
 """LogStreamingService: agents in worker pods push their own logs.
 
-RegisterWorker opens a session for a worker (its id, task and labels) and answers with
-the LoggingConfig to follow. StreamLogs answers every entry, in order: ACK with the
-entry's sequence once it is archived and live; RETRY when the agent sends faster than
-config.rate_limit (wait, then resend that entry); DROP for an entry that can never be
-taken (unregistered worker, unknown source, bad timestamp). A message over
-max_message_size is cut and marked, not dropped. Entries feed the same sinks as the log
-tail: archive, live subscribers and, through the archive, otto-handler.
+Who: an agent proves its worker's identity with the credential Ottoscaler put in that
+worker's environment (OTTO_AGENT_CREDENTIAL, activities/logs/credentials.py); workers
+never hold the bearer token. RegisterWorker without it is UNAUTHENTICATED, with one that
+is not that worker's PERMISSION_DENIED, so a session id is only ever answered to its own
+worker (ALREADY_REGISTERED when that worker registers again). An agent writes its own
+worker's log only: the pod is its worker_id, and labels naming a task name its own.
+Every StreamLogs entry carries the session_id its registration answered.
 
-A stream that ends normally completes its workers' logs and closes their sessions; a
-broken one leaves them open, so the agent reconnects with the same session
-(RegisterWorker answers ALREADY_REGISTERED with it).
+When: while the worker lives. A worker the runtime reports finished, or no longer lists
+after it did, has a closed log: registering it, or writing to its session, is
+FAILED_PRECONDITION and nothing is appended. A log archived complete stays closed unless
+the runtime lists its worker as pending or running.
+
+How many: at most max_sessions. A session that no StreamLogs call is writing for (it
+never began, or its stream broke) expires after registration_ttl seconds, when the next
+registration looks, so registrations that never stream cannot keep agents out; within
+that time an agent whose stream broke reconnects with its session.
+
+StreamLogs answers every entry, in order: ACK with the entry's sequence once it is
+archived and live; RETRY when the agent sends faster than config.rate_limit (wait, then
+resend that entry); DROP for an entry that can never be taken (unregistered worker,
+unknown source, bad timestamp). A message over max_message_size is cut and marked, not
+dropped. Entries feed the same sinks as the log tail: archive, live subscribers and,
+through the archive, otto-handler. A stream that ends normally completes its workers'
+logs and closes their sessions.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -25,15 +40,24 @@ from typing import Any, TypeAlias
 from grpc import aio
 
 from activities.logs import ArchiveBusy, LogSinks, PodLog, PodMeta
+from activities.logs.credentials import CREDENTIAL_ENV, proves
 from activities.logs.lines import MAX_LINE_BYTES, STDERR, STDOUT, LogLine, bounded
+from gateway.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from workflows.workers.spec import Labels
+from workflows.pool.plan import ACTIVE
+from workflows.workers.spec import Labels, WorkerPhase
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 Registration = pb.RegistrationResponse.Status
 Answer = pb.LogResponse.Status
+# A worker's phase as the runtime reports it now; None while it lists no such worker.
+PhaseOf: TypeAlias = Callable[[str], WorkerPhase | None]
 RATE_LIMIT = 1000
+# A Kubernetes object name's limit: worker names and task ids are shorter, and what a
+# refusal repeats of them stays small.
+MAX_ID_CHARS = 253
+WORKER_ENDED = "the worker ended"
 
 
 @dataclass
@@ -43,6 +67,11 @@ class _Session:
     rate: int
     tokens: float = 0.0
     refilled: float = field(default_factory=time.monotonic)
+    # StreamLogs calls writing for this worker now, and since when none has been.
+    streams: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+    # The runtime has listed the worker pending or running: once it lists it no more, it ended.
+    seen_alive: bool = False
 
     def take(self) -> bool:
         """A token bucket: `rate` entries per second, bursts of up to one second's worth."""
@@ -65,10 +94,26 @@ def _timestamp(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _closed(worker_id: str) -> FailedPrecondition:
+    return FailedPrecondition(f"worker_id: worker {worker_id!r} has ended: its log is closed")
+
+
 class AgentLogService(pb_grpc.LogStreamingServiceServicer):
-    def __init__(self, sinks: LogSinks, max_sessions: int, rate_limit: int = RATE_LIMIT) -> None:
+    def __init__(
+        self,
+        sinks: LogSinks,
+        phase_of: PhaseOf,
+        *,
+        signing_key: bytes,
+        max_sessions: int,
+        registration_ttl: float,
+        rate_limit: int = RATE_LIMIT,
+    ) -> None:
         self._sinks = sinks
+        self._phase_of = phase_of
+        self._key = signing_key
         self._max_sessions = max_sessions
+        self._ttl = registration_ttl
         self._config = pb.LoggingConfig(
             rate_limit=rate_limit,
             buffer_size=100,
@@ -89,52 +134,133 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         self, request: pb.WorkerRegistration, context: Context
     ) -> pb.RegistrationResponse:
         for name in ("worker_id", "task_id"):
-            if not getattr(request, name):
+            value = getattr(request, name)
+            if not value:
                 return self._answer(Registration.INVALID_REQUEST, f"{name}: required")
-        known = self._sessions.get(request.worker_id)
+            if len(value) > MAX_ID_CHARS:
+                return self._answer(
+                    Registration.INVALID_REQUEST, f"{name}: at most {MAX_ID_CHARS} characters"
+                )
+        self._authenticate(request)
+        meta = self._own_pod(request)
+        await self._expire()
+        worker_id = request.worker_id
+        known = self._sessions.get(worker_id)
         if known is not None:
+            if self._ended(worker_id, known):
+                await self._close(worker_id, note=WORKER_ENDED)
+                raise _closed(worker_id)
+            known.idle_since = time.monotonic()  # its agent is back: the TTL starts again
             return self._answer(
                 Registration.ALREADY_REGISTERED, "already registered", known.session_id
             )
+        phase = self._phase_of(worker_id)
+        if phase not in (None, *ACTIVE) or (phase is None and await self._sinks.completed(meta)):
+            raise _closed(worker_id)
         if len(self._sessions) >= self._max_sessions:
             return self._answer(
-                Registration.SERVER_FULL, f"{self._max_sessions} agents are streaming already"
+                Registration.SERVER_FULL,
+                f"{self._max_sessions} agents are registered already; a registration that "
+                f"no stream writes for expires after {self._ttl:g}s",
             )
-        labels = dict(request.metadata.labels)
-        meta = PodMeta(
-            pod=request.metadata.pod_name or request.worker_id,
-            task_id=request.task_id,
-            pipeline_id=labels.get(Labels.PIPELINE_ID, ""),
-            stage_id=labels.get(Labels.STAGE_ID, ""),
-            labels=labels,
-        )
         try:
             log = await self._sinks.open(meta)
         except ArchiveBusy as err:
             return self._answer(Registration.SERVER_FULL, str(err))
         session = _Session(uuid.uuid4().hex, log, self._config.rate_limit)
         session.tokens = float(session.rate)
-        self._sessions[request.worker_id] = session
+        session.seen_alive = phase is not None
+        self._sessions[worker_id] = session
         return self._answer(Registration.SUCCESS, "registered", session.session_id)
+
+    def _authenticate(self, request: pb.WorkerRegistration) -> None:
+        """The credential must be the one made for this worker of this task."""
+        if not request.credential:
+            raise Unauthenticated(f"credential: required: the worker's {CREDENTIAL_ENV}")
+        if not proves(self._key, request.task_id, request.worker_id, request.credential):
+            raise PermissionDenied(
+                f"credential: not the credential of worker_id {request.worker_id!r} "
+                f"of task_id {request.task_id!r}"
+            )
+
+    @staticmethod
+    def _own_pod(request: pb.WorkerRegistration) -> PodMeta:
+        """The worker's own log: the credential proves its name and task, nothing else."""
+        if request.metadata.pod_name not in ("", request.worker_id):
+            raise PermissionDenied(
+                f"metadata.pod_name: not worker_id {request.worker_id!r}: an agent writes "
+                "its own worker's log only"
+            )
+        labels = dict(request.metadata.labels)
+        for key in (Labels.TASK_ID, Labels.PIPELINE_ID):
+            if labels.get(key, request.task_id) != request.task_id:
+                raise PermissionDenied(
+                    f"metadata.labels[{key}]: not the worker's task_id {request.task_id!r}"
+                )
+        return PodMeta(
+            pod=request.worker_id,
+            task_id=request.task_id,
+            pipeline_id=labels.get(Labels.PIPELINE_ID, ""),
+            stage_id=labels.get(Labels.STAGE_ID, ""),
+            labels=labels,
+        )
+
+    def _ended(self, worker_id: str, session: _Session) -> bool:
+        phase = self._phase_of(worker_id)
+        if phase in ACTIVE:
+            session.seen_alive = True
+            return False
+        return phase is not None or session.seen_alive
+
+    async def _expire(self) -> None:
+        """Closes the sessions no stream has written for within the TTL."""
+        now = time.monotonic()
+        for worker_id, session in list(self._sessions.items()):
+            if session.streams == 0 and now - session.idle_since >= self._ttl:
+                ended = self._ended(worker_id, session)
+                await self._close(worker_id, note=WORKER_ENDED if ended else None)
+
+    async def _close(self, worker_id: str, *, note: str | None) -> None:
+        """Ends the worker's session; note None leaves its log open for a new session."""
+        session = self._sessions.pop(worker_id)
+        if note is None:
+            await session.log.close()
+        else:
+            await session.log.complete(note)
 
     async def StreamLogs(
         self, request_iterator: AsyncIterator[pb.LogEntry], context: Context
     ) -> AsyncIterator[pb.LogResponse]:
-        streamed: set[str] = set()
-        async for entry in request_iterator:
-            yield await self._take(entry, streamed)
-        for worker_id in streamed:  # the agent said it is done
-            session = self._sessions.pop(worker_id, None)
-            if session is not None:
-                await session.log.complete()
+        writing: dict[str, _Session] = {}
+        done = False
+        try:
+            async for entry in request_iterator:
+                yield await self._take(entry, writing)
+            done = True  # the agent said it is done
+        finally:
+            for worker_id, session in writing.items():
+                session.streams -= 1
+                session.idle_since = time.monotonic()
+                if self._sessions.get(worker_id) is session and done:
+                    await self._close(worker_id, note="")
 
-    async def _take(self, entry: pb.LogEntry, streamed: set[str]) -> pb.LogResponse:
+    async def _take(self, entry: pb.LogEntry, writing: dict[str, _Session]) -> pb.LogResponse:
         session = self._sessions.get(entry.worker_id)
         if session is None:
             return pb.LogResponse(
                 status=Answer.DROP,
                 message=f"worker_id: {entry.worker_id!r} is not registered (RegisterWorker first)",
             )
+        if not entry.session_id:
+            raise Unauthenticated("session_id: required: the session_id RegisterWorker answered")
+        if not hmac.compare_digest(entry.session_id.encode(), session.session_id.encode()):
+            raise PermissionDenied(f"session_id: not the session of worker_id {entry.worker_id!r}")
+        if self._ended(entry.worker_id, session):
+            await self._close(entry.worker_id, note=WORKER_ENDED)
+            raise _closed(entry.worker_id)
+        if entry.worker_id not in writing:
+            writing[entry.worker_id] = session
+            session.streams += 1
         if entry.source not in ("", STDOUT, STDERR):
             return pb.LogResponse(
                 status=Answer.DROP, message=f"source: {entry.source!r} is not stdout or stderr"
@@ -149,7 +275,6 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
                 status=Answer.RETRY,
                 message=f"over {session.rate} entries/s: resend this entry in a moment",
             )
-        streamed.add(entry.worker_id)
         sequence = session.log.last_sequence + 1
         await session.log.write(
             [

@@ -91,6 +91,11 @@ class WorkerStatusCache:
         self._answers.clear()
         self._synced.set()
 
+    def phase(self, name: str) -> WorkerPhase | None:
+        """The worker's phase as last reported; None while the runtime does not list it."""
+        entry = self._entries.get(name)
+        return entry.info.phase if entry else None
+
     def active_count(self) -> int:
         """Pending and running workers, for the MAX_WORKERS check."""
         return sum(1 for e in self._entries.values() if e.info.phase in ACTIVE)

@@ -3,7 +3,9 @@
 A call must send metadata `authorization: Bearer <token>`; without it, or with another
 token, it ends UNAUTHENTICATED before any handler runs. Health checking and reflection
 stay open: kubelet probes and grpcurl send no token, and neither tells more than the
-service names and the proto. Without a token configured nothing is checked.
+service names and the proto. So do agents' LogStreamingService calls: workers never hold
+the token, and agents prove their own worker's identity instead (gateway/logs/agents.py).
+Without a token configured nothing is checked.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
 from gateway.server.interceptors import Behaviour, Continuation, Handler, rewrap
+from ottoscaler.v1 import ottoscaler_pb2 as pb
 
 TOKEN_ENV = "OTTOSCALER_AUTH_TOKEN"
-OPEN_SERVICES = frozenset({health.SERVICE_NAME, reflection.SERVICE_NAME})
+AGENT_LOGS_SERVICE = pb.DESCRIPTOR.services_by_name["LogStreamingService"].full_name
+OPEN_SERVICES = frozenset({health.SERVICE_NAME, reflection.SERVICE_NAME, AGENT_LOGS_SERVICE})
 MISSING = "missing bearer token: send metadata 'authorization: Bearer <token>'"
 MALFORMED = "malformed authorization metadata: expected 'Bearer <token>'"
 WRONG = "wrong bearer token"

@@ -1,8 +1,8 @@
 """The gRPC server: our services plus health checking and reflection, errors mapped once.
 
 Every call goes through the interceptors in this order: metrics (so rejected calls count
-too), the bearer token when one is set (so unauthenticated calls never reach a handler),
-then the error mapping.
+too), the bearer token when one is set (so unauthenticated calls never reach a handler;
+agents authenticate with their worker's credential instead), then the error mapping.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway.server.auth import BearerAuthInterceptor
+from gateway.server.auth import AGENT_LOGS_SERVICE, BearerAuthInterceptor
 from gateway.server.errors import ErrorInterceptor
 from gateway.server.metrics import Metrics, MetricsInterceptor
 from gateway.server.servicer import OttoscalerServicer
@@ -20,7 +20,6 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 SERVICE_NAMES = [pb.DESCRIPTOR.services_by_name["OttoscalerService"].full_name]
-AGENT_LOGS_SERVICE = pb.DESCRIPTOR.services_by_name["LogStreamingService"].full_name
 
 
 async def create_server(

@@ -1,4 +1,5 @@
-"""Bearer-token auth over real gRPC: every call of our services needs the token, probes don't."""
+"""Bearer-token auth over real gRPC: our services need the token; probes and agents (who
+prove their worker with its own credential) do not."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.cli_calls import scaling_status
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.logs.agent_calls import registration
 
 TOKEN = "s3cret-token-of-the-gateway"
 GOOD = bearer_metadata(TOKEN)
@@ -33,9 +35,11 @@ def token() -> str | None:
 
 
 @pytest.fixture
-def settings(settings: Settings, token: str | None) -> Settings:
+def settings(settings: Settings, token: str | None, tmp_path: Path) -> Settings:
     secret = SecretStr(token) if token is not None else None
-    return settings.model_copy(update={"ottoscaler_auth_token": secret, "metrics_port": 0})
+    return settings.model_copy(
+        update={"ottoscaler_auth_token": secret, "metrics_port": 0, "ottoscaler_data_dir": tmp_path}
+    )
 
 
 @pytest.fixture
@@ -95,19 +99,24 @@ async def test_a_rejected_stream_starts_nothing_and_the_right_token_runs_it(
     assert (events[-1].stage_id, events[-1].status) == ("", pb.STAGE_COMPLETED)
 
 
-async def test_the_agents_log_service_needs_the_token_too(
-    agents: pb_grpc.LogStreamingServiceAsyncStub,
+async def test_agents_prove_their_own_worker_instead_of_the_token(
+    agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
 ) -> None:
-    lonely = pb.WorkerRegistration(worker_id="agent-a")
-    await rejection(agents.RegisterWorker(lonely))
-    entry = pb.LogEntry(worker_id="agent-a", task_id="t", message="hello")
-    await rejection(drain(agents.StreamLogs(iter([entry]))))
-    await rejection(drain(agents.StreamLogs(iter([entry]), metadata=bearer_metadata("guess"))))
-    # With the token both reach the service, which judges the requests themselves.
-    answer = await agents.RegisterWorker(lonely, metadata=GOOD)
-    assert answer.status == pb.RegistrationResponse.INVALID_REQUEST
-    answers = await drain(agents.StreamLogs(iter([entry]), metadata=GOOD))
-    assert [a.status for a in answers] == [pb.LogResponse.DROP]  # not registered
+    """Workers never hold the token: an agent presents its worker's credential instead."""
+    bare = pb.WorkerRegistration(worker_id="agent-a", task_id="t")
+    for metadata in ((), GOOD):  # the token is no agent's credential
+        refused = await rejection(agents.RegisterWorker(bare, metadata=metadata))
+        assert (refused.details() or "").startswith("credential: required")
+    token_as_credential = pb.WorkerRegistration(worker_id="agent-a", task_id="t", credential=TOKEN)
+    with pytest.raises(aio.AioRpcError) as denied:
+        await agents.RegisterWorker(token_as_credential)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert TOKEN not in (denied.value.details() or "")
+    answer = await agents.RegisterWorker(registration(settings, "agent-a", "t"))
+    assert answer.status == pb.RegistrationResponse.SUCCESS
+    entry = pb.LogEntry(worker_id="agent-a", session_id=answer.session_id, message="hello")
+    answers = await drain(agents.StreamLogs(iter([entry])))
+    assert [a.status for a in answers] == [pb.LogResponse.ACK]
 
 
 async def test_health_and_reflection_stay_open(channel: aio.Channel) -> None:

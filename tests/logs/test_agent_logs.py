@@ -7,30 +7,14 @@ import asyncio
 from grpc import aio
 
 from activities.logs.lines import CONTINUED, MAX_LINE_BYTES
+from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.logs.agent_calls import entry, registration
 from tests.logs.pipelines import collect
 
 Registered = pb.RegistrationResponse.Status
 Answer = pb.LogResponse.Status
-
-
-def registration(worker: str) -> pb.WorkerRegistration:
-    metadata = pb.WorkerMetadata(pod_name=f"{worker}-pod", labels={"team": "ci"})
-    return pb.WorkerRegistration(worker_id=worker, task_id="task-a", metadata=metadata)
-
-
-def entry(
-    worker: str, message: str, *, source: str = "", timestamp: str = "", level: str = ""
-) -> pb.LogEntry:
-    return pb.LogEntry(
-        worker_id=worker,
-        task_id="task-a",
-        message=message,
-        source=source,
-        timestamp=timestamp,
-        level=level,
-    )
 
 
 async def answer(call: aio.StreamStreamCall[pb.LogEntry, pb.LogResponse]) -> pb.LogResponse:
@@ -40,30 +24,43 @@ async def answer(call: aio.StreamStreamCall[pb.LogEntry, pb.LogResponse]) -> pb.
 
 
 async def test_registration_gives_one_session_and_names_what_is_missing(
-    agents: pb_grpc.LogStreamingServiceAsyncStub,
+    agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
 ) -> None:
-    first = await agents.RegisterWorker(registration("agent-r"))
-    again = await agents.RegisterWorker(registration("agent-r"))
+    first = await agents.RegisterWorker(registration(settings, "agent-r"))
+    again = await agents.RegisterWorker(registration(settings, "agent-r"))
     missing = await agents.RegisterWorker(pb.WorkerRegistration(worker_id="agent-x"))
+    too_long = await agents.RegisterWorker(registration(settings, "a" * 254))
     assert first.status == Registered.SUCCESS and first.session_id
     assert first.config.max_message_size == MAX_LINE_BYTES and first.config.rate_limit > 0
     assert (again.status, again.session_id) == (Registered.ALREADY_REGISTERED, first.session_id)
     assert (missing.status, missing.message) == (Registered.INVALID_REQUEST, "task_id: required")
+    assert (too_long.status, too_long.message) == (
+        Registered.INVALID_REQUEST,
+        "worker_id: at most 253 characters",
+    )
 
 
 async def test_entries_are_acked_in_sequence_dropped_when_invalid_and_followed_live(
-    agents: pb_grpc.LogStreamingServiceAsyncStub, stub: pb_grpc.OttoscalerServiceAsyncStub
+    agents: pb_grpc.LogStreamingServiceAsyncStub,
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
+    settings: Settings,
 ) -> None:
-    await agents.RegisterWorker(registration("agent-1"))
-    follow = pb.WorkerLogsRequest(worker_pod_name="agent-1-pod", follow=True)
+    session = (await agents.RegisterWorker(registration(settings, "agent-1"))).session_id
+    follow = pb.WorkerLogsRequest(worker_pod_name="agent-1", follow=True)
     followed = asyncio.create_task(collect(stub.StreamWorkerLogs(follow)))
     sent = [
-        entry("agent-1", "compiling", level="INFO"),
-        entry("agent-1", "warning: unused", source="stderr", timestamp="2025-09-01T12:00:00Z"),
-        entry("agent-9", "who am I"),
-        entry("agent-1", "odd", source="syslog"),
-        entry("agent-1", "when?", timestamp="yesterday"),
-        entry("agent-1", "é" * MAX_LINE_BYTES),
+        entry("agent-1", session, "compiling", level="INFO"),
+        entry(
+            "agent-1",
+            session,
+            "warning: unused",
+            source="stderr",
+            timestamp="2025-09-01T12:00:00Z",
+        ),
+        entry("agent-9", session, "who am I"),
+        entry("agent-1", session, "odd", source="syslog"),
+        entry("agent-1", session, "when?", timestamp="yesterday"),
+        entry("agent-1", session, "é" * MAX_LINE_BYTES),
     ]
     answers = await collect(agents.StreamLogs(iter(sent)))  # then the agent is done
     assert [(a.status, a.sequence) for a in answers] == [
@@ -87,11 +84,12 @@ async def test_entries_are_acked_in_sequence_dropped_when_invalid_and_followed_l
 
 
 async def test_an_agent_over_its_rate_is_told_to_retry_and_loses_nothing(
-    agents: pb_grpc.LogStreamingServiceAsyncStub,
+    agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
 ) -> None:
-    registered = await agents.RegisterWorker(registration("agent-2"))
+    registered = await agents.RegisterWorker(registration(settings, "agent-2"))
     burst = 3 * registered.config.rate_limit  # faster than the bucket refills
-    pending = [entry("agent-2", f"line {n}") for n in range(1, burst + 1)]
+    session = registered.session_id
+    pending = [entry("agent-2", session, f"line {n}") for n in range(1, burst + 1)]
     acked: list[tuple[int, str]] = []
     rounds = 0
     call = agents.StreamLogs()

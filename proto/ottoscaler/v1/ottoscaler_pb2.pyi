@@ -588,6 +588,7 @@ class LogEntry(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     task_id: _builtins.str
     timestamp: _builtins.str
@@ -595,6 +596,8 @@ class LogEntry(_message.Message):
     source: _builtins.str
     """"stdout" | "stderr" """
     message: _builtins.str
+    session_id: _builtins.str
+    """Extension: the session_id RegisterWorker answered; entries without it are refused."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -607,10 +610,11 @@ class LogEntry(_message.Message):
         source: _builtins.str = ...,
         message: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        session_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "message", b"message", "metadata", b"metadata", "source", b"source", "task_id", b"task_id", "timestamp", b"timestamp", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "message", b"message", "metadata", b"metadata", "session_id", b"session_id", "source", b"source", "task_id", b"task_id", "timestamp", b"timestamp", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -664,9 +668,12 @@ class WorkerRegistration(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     SERVER_ENDPOINT_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     task_id: _builtins.str
     server_endpoint: _builtins.str
+    credential: _builtins.str
+    """Extension: the worker's OTTO_AGENT_CREDENTIAL, which Ottoscaler put in its environment."""
     @_builtins.property
     def metadata(self) -> Global___WorkerMetadata: ...
     def __init__(
@@ -676,10 +683,11 @@ class WorkerRegistration(_message.Message):
         task_id: _builtins.str = ...,
         metadata: Global___WorkerMetadata | None = ...,
         server_endpoint: _builtins.str = ...,
+        credential: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "server_endpoint", b"server_endpoint", "task_id", b"task_id", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "metadata", b"metadata", "server_endpoint", b"server_endpoint", "task_id", b"task_id", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
