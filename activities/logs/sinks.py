@@ -81,18 +81,21 @@ class PodLog:
 
     async def write(self, lines: Sequence[LogLine]) -> None:
         """Archives the lines the archive does not hold yet, then publishes them; past
-        the size limit, a marker line instead of the rest."""
+        the size limit, a marker line instead of the rest. When the archive cannot be
+        reached (ArchiveUnavailable) nothing changes here: the same call may be repeated."""
         if self.full:
             return
-        lines = self._within_limit(lines)
+        lines, kept, truncated = self._within_limit(lines)
         fresh = await self._writer.append(lines) if self._writer else lines
+        self._kept, self._truncated = kept, truncated
         if fresh:
             self._last = fresh[-1].sequence
             self._sinks.hub.publish(self.meta, fresh)
 
-    def _within_limit(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
+    def _within_limit(self, lines: Sequence[LogLine]) -> tuple[Sequence[LogLine], int, bool]:
+        """The lines to keep, the bytes kept after them, and whether the log is cut."""
         if not self._limit:
-            return lines
+            return lines, self._kept, False
         room = self._limit - self._kept
         for index, line in enumerate(lines):
             room -= len(line.message.encode()) + 1
@@ -102,10 +105,8 @@ class PodLog:
                     message=f"{TRUNCATED}this worker printed more than "
                     f"{self._limit} bytes; the rest is not kept]",
                 )
-                self._truncated = True
-                return [*lines[:index], marker]
-        self._kept = self._limit - room
-        return lines
+                return [*lines[:index], marker], self._kept, True
+        return lines, self._limit - room, False
 
     async def complete(self, note: str = "") -> None:
         """The output is complete: followers of this pod may stop once they read it all."""

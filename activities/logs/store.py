@@ -19,6 +19,15 @@ class ArchiveBusy(Exception):
     """Another writer (another process, or a stale tail) holds this pod's archive."""
 
 
+class ArchiveUnavailable(Exception):
+    """The archive cannot be reached (its database is down): try again later."""
+
+
+class HoldLost(ArchiveUnavailable):
+    """This process no longer holds the pod (its database connection dropped and another
+    replica took the pod over): it must stop writing or forwarding it."""
+
+
 class PodWriter(Protocol):
     """Appends a pod's lines, each sequence at most once."""
 

@@ -23,6 +23,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.logs import LogSinks, pod_meta
 from activities.logs.credentials import with_agent_credential
+from activities.logs.outage import until_reachable
+from activities.logs.store import ArchiveUnavailable
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
 from activities.workers.tail import LogTail
@@ -39,8 +41,10 @@ class WorkerRunActivities:
     @activity.defn(name=RUN_WORKER)
     async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
         await runtime_boundary(self.runtime.create(with_agent_credential(spec, self.signing_key)))
-        # ArchiveBusy (a stale attempt of this activity still holds the log) is retried.
-        async with await self.sinks.open(pod_meta(spec)) as pod_log:
+        # ArchiveBusy (a stale attempt of this activity still holds the log) is retried;
+        # an archive that cannot be reached is waited for.
+        opened = await until_reachable(lambda: self.sinks.open(pod_meta(spec)), spec.name)
+        async with opened as pod_log:
             tail = LogTail(self.runtime, spec, pod_log)
             following = asyncio.create_task(tail.follow())
             beating = asyncio.create_task(tail.heartbeats())
@@ -51,7 +55,8 @@ class WorkerRunActivities:
                 if activity.is_worker_shutdown():
                     activity.heartbeat(tail.cursor)  # the retry resumes exactly here
                     raise
-                await pod_log.complete("tail cancelled")
+                with suppress(ArchiveUnavailable):  # never holds up the cancel
+                    await pod_log.complete("tail cancelled")
                 # The workflow deletes the worker at once; this covers a create that
                 # raced that delete and came second.
                 await runtime_boundary(self.runtime.delete(spec.name))
@@ -59,11 +64,12 @@ class WorkerRunActivities:
             except Exception as err:
                 activity.heartbeat(tail.cursor)  # a retry resumes the log here
                 if isinstance(err, ApplicationError) and err.non_retryable:
-                    await pod_log.complete(f"worker lost: {err}")
+                    with suppress(ArchiveUnavailable):
+                        await pod_log.complete(f"worker lost: {err}")
                 raise
             finally:
                 await _stopped(following, beating)
-            await pod_log.complete(note)
+            await until_reachable(lambda: pod_log.complete(note), spec.name)
         await runtime_boundary(self.runtime.delete(spec.name))
         return outcome
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 
 from temporalio import activity
 
 from activities.backoff import Backoff
 from activities.logs import PodLog
 from activities.logs.lines import LogCursor, LogLine, OutputLine
+from activities.logs.outage import until_reachable
 from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import (
     PermanentRuntimeError,
@@ -74,7 +76,8 @@ class LogTail:
         while True:
             try:
                 async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                    await self.pod_log.write(numbered(batch, self.cursor.sequence))
+                    lines = numbered(batch, self.cursor.sequence)
+                    await until_reachable(partial(self.pod_log.write, lines), self.spec.name)
                     self.cursor = self.cursor.advance(batch)
                     backoff.reset()
                     if self.pod_log.full:

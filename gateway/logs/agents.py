@@ -42,6 +42,7 @@ from grpc import aio
 from activities.logs import ArchiveBusy, LogSinks, PodLog, PodMeta
 from activities.logs.credentials import CREDENTIAL_ENV, proves
 from activities.logs.lines import MAX_LINE_BYTES, STDERR, STDOUT, LogLine, bounded
+from activities.logs.store import ArchiveUnavailable
 from gateway.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -276,17 +277,17 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
                 message=f"over {session.rate} entries/s: resend this entry in a moment",
             )
         sequence = session.log.last_sequence + 1
-        await session.log.write(
-            [
-                LogLine(
-                    timestamp=moment,
-                    source=entry.source or STDOUT,
-                    message=bounded(entry.message),
-                    level=entry.level,
-                    sequence=sequence,
-                )
-            ]
+        line = LogLine(
+            timestamp=moment,
+            source=entry.source or STDOUT,
+            message=bounded(entry.message),
+            level=entry.level,
+            sequence=sequence,
         )
+        try:
+            await session.log.write([line])
+        except ArchiveUnavailable as err:
+            return pb.LogResponse(status=Answer.RETRY, message=f"{err}: resend this entry")
         return pb.LogResponse(status=Answer.ACK, sequence=sequence)
 
     async def close(self) -> None:

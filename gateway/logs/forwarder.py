@@ -39,7 +39,8 @@ from grpc import aio
 
 from activities.backoff import Backoff
 from activities.logs import LiveHub, LogArchive, PodMeta
-from activities.logs.store import ForwardMark
+from activities.logs.outage import until_reachable
+from activities.logs.store import ArchiveUnavailable, ForwardMark
 from gateway.logs.wire import entry_to_wire, pod_metadata
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -49,7 +50,6 @@ Status = pb.LogForwardResponse.Status
 # How often the archive is scanned for pods written by another process (this process's
 # own pods are announced by the hub at once).
 SCAN_SECONDS = 10.0
-IDLE_SECONDS = 0.5
 # The growing pause after a broken stream, and before refused lines go again.
 FIRST_PAUSE_SECONDS = 0.05
 MAX_PAUSE_SECONDS = 5.0
@@ -216,7 +216,8 @@ class _PodStream:
             committed = self._uncommitted.popleft()
             self._settled.remove(committed)
         if committed is not None:
-            await self._mark.commit(committed)
+            mark = self._mark
+            await until_reachable(lambda: mark.commit(committed), "forwarding")
 
     def _resend_refused(self) -> None:
         """Every answer of the refused entries' round is in: they go again, first and in
@@ -243,9 +244,18 @@ class _PodStream:
 
 class LogForwarder:
     def __init__(
-        self, address: str, archive: LogArchive, hub: LiveHub, namespace: str, window: int = 1
+        self,
+        address: str,
+        archive: LogArchive,
+        hub: LiveHub,
+        namespace: str,
+        window: int = 1,
+        idle_seconds: float = 0.5,
     ) -> None:
+        """idle_seconds: how often a quiet pod's archive is looked at, for lines the hub
+        did not announce (written by a process whose writes this one does not hear of)."""
         self._address = address
+        self._idle_seconds = idle_seconds
         self._archive = archive
         self._hub = hub
         self._namespace = namespace
@@ -269,12 +279,15 @@ class LogForwarder:
                     task.cancel()
                 await asyncio.gather(scanning, *self._tasks, return_exceptions=True)
 
-    def _poke(self, meta: PodMeta) -> None:
+    def _poke(self, meta: PodMeta, here: bool) -> None:
+        """A pod changed. One written here is ours to forward unless another process
+        holds it; one written elsewhere only wakes our forward of it, if we have one
+        (its writer's process forwards it, or our scan takes it over)."""
         wakeup = self._wakeups.get(meta.pod)
-        if wakeup is None:
-            self._start(meta)
-        else:
+        if wakeup is not None:
             wakeup.set()
+        elif here:
+            self._start(meta)
 
     def _start(self, meta: PodMeta) -> None:
         if meta.pod in self._wakeups:
@@ -286,7 +299,12 @@ class LogForwarder:
 
     async def _scan(self) -> None:
         while True:
-            for meta in await self._archive.pending_forwards():
+            try:
+                pending = await self._archive.pending_forwards()
+            except ArchiveUnavailable as err:
+                log.warning("forwarding: the log archive is unreachable (%s)", err)
+                pending = []
+            for meta in pending:
                 self._start(meta)
             await asyncio.sleep(SCAN_SECONDS)
 
@@ -312,19 +330,21 @@ class LogForwarder:
         try:
             while True:
                 wakeup.clear()
-                current = await self._archive.current(meta) or meta
+                what = f"forwarding {meta.pod}"
+                current = await until_reachable(lambda: self._archive.current(meta), what)
+                current = current or meta
                 # The reader moves on by itself: `after` only matters on the first read.
-                lines = await reader.read(after=mark.position)
+                lines = await until_reachable(lambda: reader.read(after=mark.position), what)
                 if lines:
                     await stream.send(entry_to_wire(current, pod, line) for line in lines)
                     continue
                 await stream.drain()
                 if current.complete:
-                    await mark.finish()
+                    await until_reachable(mark.finish, what)
                     return
                 # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancel.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_SECONDS):
+                    async with asyncio.timeout(self._idle_seconds):
                         await wakeup.wait()
         except asyncio.CancelledError:
             await stream.settle()

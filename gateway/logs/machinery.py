@@ -66,6 +66,7 @@ async def forwarding(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]
         sinks.hub,
         settings.namespace,
         window=settings.otto_handler_log_window,
+        idle_seconds=sinks.poll_seconds,
     )
     async with forwarder.running():
         yield

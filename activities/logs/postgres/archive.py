@@ -21,7 +21,8 @@ from activities.logs.pod_files import TRUNCATED
 from activities.logs.pods import LogSelector, PodMeta
 from activities.logs.postgres.locks import AdvisoryLocks, Hold, lock_key
 from activities.logs.postgres.notices import LOG_CHANNEL, notice_payload
-from activities.logs.store import ArchiveBusy
+from activities.logs.postgres.reaching import reaching
+from activities.logs.store import ArchiveBusy, HoldLost
 
 # Lines one read returns at most: a reader's batch, as the file archive's 1 MB is.
 READ_BATCH = 5_000
@@ -72,6 +73,7 @@ class PostgresPodWriter:
         self.size = size
         self.truncated = truncated
 
+    @reaching
     async def append(self, lines: Sequence[LogLine]) -> Sequence[LogLine]:
         fresh = [line for line in lines if line.sequence > self.last_sequence]
         if not fresh:
@@ -105,6 +107,7 @@ class PostgresPodWriter:
         self.size += added
         return fresh
 
+    @reaching
     async def close(self, *, sync: bool = False) -> None:
         # Every append is committed: there is nothing left to sync.
         await self._archive.locks.release(self._key)
@@ -118,6 +121,7 @@ class PostgresPodReader:
         self._meta = meta
         self._position = 0
 
+    @reaching
     async def read(self, after: int) -> list[LogLine]:
         after = max(after, self._position)
         rows = await self._archive.pool.fetch(
@@ -145,8 +149,11 @@ class PostgresForwardMark:
         self._key = key
         self.position = position
 
+    @reaching
     async def commit(self, sequence: int) -> None:
         if sequence > self.position:
+            if not await self._archive.locks.holds(self._key):
+                raise HoldLost(f"{self._meta.pod}: another replica forwards it now")
             await self._archive.pool.execute(
                 "UPDATE log_pods SET forwarded_through = $3 WHERE task_id = $1 AND pod = $2",
                 self._meta.task_id,
@@ -155,6 +162,7 @@ class PostgresForwardMark:
             )
             self.position = sequence
 
+    @reaching
     async def finish(self) -> None:
         await self._archive.pool.execute(
             "UPDATE log_pods SET forwarding = false WHERE task_id = $1 AND pod = $2",
@@ -163,6 +171,7 @@ class PostgresForwardMark:
         )
         await self.close()
 
+    @reaching
     async def close(self) -> None:
         await self._archive.locks.release(self._key)
 
@@ -179,6 +188,7 @@ class PostgresArchive:
             "SELECT pg_notify($1, $2)", LOG_CHANNEL, notice_payload(self.origin, meta)
         )
 
+    @reaching
     async def open_writer(
         self, meta: PodMeta, *, forward: bool
     ) -> tuple[PostgresPodWriter, PodMeta]:
@@ -219,6 +229,7 @@ class PostgresArchive:
         )
         return writer, stored
 
+    @reaching
     async def save(self, meta: PodMeta) -> None:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(
@@ -232,6 +243,7 @@ class PostgresArchive:
             )
             await self.notify(connection, meta)
 
+    @reaching
     async def current(self, meta: PodMeta) -> PodMeta | None:
         row = await self.pool.fetchrow(
             f"SELECT {_POD_COLUMNS} FROM log_pods WHERE task_id = $1 AND pod = $2",
@@ -240,6 +252,7 @@ class PostgresArchive:
         )
         return _meta(row) if row is not None else None
 
+    @reaching
     async def find(self, selector: LogSelector) -> list[PodMeta]:
         rows = await self.pool.fetch(
             f"""
@@ -258,10 +271,12 @@ class PostgresArchive:
     def reader(self, meta: PodMeta) -> PostgresPodReader:
         return PostgresPodReader(self, meta)
 
+    @reaching
     async def pending_forwards(self) -> list[PodMeta]:
         rows = await self.pool.fetch(f"SELECT {_POD_COLUMNS} FROM log_pods WHERE forwarding")
         return [_meta(row) for row in rows]
 
+    @reaching
     async def acquire_forward(self, meta: PodMeta) -> PostgresForwardMark | None:
         key = lock_key(Hold.FORWARD, meta.task_id, meta.pod)
         if not await self.locks.try_hold(key):
@@ -277,6 +292,7 @@ class PostgresArchive:
             return None
         return PostgresForwardMark(self, meta, position, key)
 
+    @reaching
     async def prune(self, before: float) -> list[str]:
         rows = await self.pool.fetch(
             """

@@ -2,7 +2,10 @@
 
 The locks live on one connection of this process's own. When the process dies its
 connection closes and the server releases every lock it held at once, so a crash never
-leaves a pod held: another replica takes it over on its next look.
+leaves a pod held: another replica takes it over on its next look. When the connection
+drops while the process lives (the database restarted), the locks are gone too: on the
+next call the process connects again and takes back what it held, unless another replica
+was quicker; what it lost, `holds` says no more.
 """
 
 from __future__ import annotations
@@ -37,11 +40,17 @@ class AdvisoryLocks:
 
     async def try_hold(self, key: int) -> bool:
         async with self._guard:
-            connection = await self._connected()
-            taken = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            taken = await self._take(await self._connected(), key)
             if taken:
                 self._held.add(key)
             return taken
+
+    async def holds(self, key: int) -> bool:
+        """Whether this process still holds the key, connecting again (and taking back
+        what it held) if its connection dropped."""
+        async with self._guard:
+            await self._connected()
+            return key in self._held
 
     async def release(self, key: int) -> None:
         async with self._guard:
@@ -60,12 +69,16 @@ class AdvisoryLocks:
         connection = self._connection
         if connection is not None and not connection.is_closed():
             return connection
-        if self._held:
-            # The server dropped the connection, and with it every lock held here. Writes
-            # stay correct (each sequence is kept once); a forward may resend a few lines.
+        self._connection = connection = await asyncpg.connect(self._url)
+        lost = {key for key in self._held if not await self._take(connection, key)}
+        if lost:
             log.warning(
-                "lost the advisory locks of %d pods with the database connection", len(self._held)
+                "the log database connection dropped; %d pods were taken over meanwhile",
+                len(lost),
             )
-            self._held.clear()
-        self._connection = await asyncpg.connect(self._url)
-        return self._connection
+        self._held -= lost
+        return connection
+
+    @staticmethod
+    async def _take(connection: asyncpg.Connection, key: int) -> bool:
+        return bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))

@@ -1,0 +1,36 @@
+"""The one place where the database's "cannot reach you" errors become ArchiveUnavailable,
+so callers wait and try again instead of failing what they do (or answering INTERNAL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+
+from activities.logs.store import ArchiveUnavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Refused, timed out or dropped connections (OSError, class 08), and a server shutting
+# down or starting up (class 57P). Not the driver's InterfaceError: that is a misuse.
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def reaching(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    @wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except UNREACHABLE as err:
+            raise ArchiveUnavailable(f"the log database is unreachable: {err}") from err
+
+    return call
