@@ -21,6 +21,7 @@ from gateway.logs.service import LogService
 from gateway.pipelines.service import PipelineService
 from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
+from gateway.ports import GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
 from gateway.server.metrics import CountingRuntime, Metrics, serving
 from gateway.server.server import create_server
@@ -43,11 +44,15 @@ class Running:
 
 @asynccontextmanager
 async def running_ottoscaler(
-    settings: Settings, client: Client, runtime: WorkerRuntime | None = None
+    settings: Settings,
+    client: Client,
+    runtime: WorkerRuntime | None = None,
+    stop_grace: float = STOP_GRACE_SECONDS,
 ) -> AsyncIterator[Running]:
     """Starts worker and gateway; on exit stops the gateway, the worker, then the runtime.
 
     runtime: one to use instead of the one OTTOSCALER_RUNTIME names (tests); closed too.
+    stop_grace: seconds open calls and streams get to finish before they are cancelled.
     """
     runtime = runtime or create_runtime(
         settings.ottoscaler_runtime.value,
@@ -92,12 +97,13 @@ async def running_ottoscaler(
                 settings.ottoscaler_tls_key,
                 settings.ottoscaler_tls_client_ca,
             )
+            metrics_at = Port(settings.metrics_bind_host, settings.metrics_port, METRICS_PORT)
             async with (
                 worker,
                 statuses.following(),
                 forwarding(settings, logs),
                 pruning(settings, logs),
-                serving(metrics, settings.metrics_bind_host, settings.metrics_port) as metrics_port,
+                serving(metrics, metrics_at) as metrics_port,
             ):
                 await ensure_reaper(
                     client,
@@ -105,15 +111,16 @@ async def running_ottoscaler(
                     settings.reaper_interval_seconds,
                     settings.reaper_grace_seconds,
                 )
-                server, port = await create_server(
-                    servicer,
-                    host,
-                    settings.grpc_port,
-                    agent_logs,
-                    auth_token=settings.auth_token,
-                    metrics=metrics,
-                    credentials=credentials,
-                )
+                with binding(Port(host, settings.grpc_port, GRPC_PORT)):
+                    server, port = await create_server(
+                        servicer,
+                        host,
+                        settings.grpc_port,
+                        agent_logs,
+                        auth_token=settings.auth_token,
+                        metrics=metrics,
+                        credentials=credentials,
+                    )
                 log.info(
                     "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",
                     host,
@@ -128,7 +135,7 @@ async def running_ottoscaler(
                         grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
                     )
                 finally:
-                    await server.stop(STOP_GRACE_SECONDS)
+                    await server.stop(stop_grace)
                     await agent_logs.close()
     finally:
         await runtime.close()

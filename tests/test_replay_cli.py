@@ -1,4 +1,5 @@
-"""`ottoscaler replay` exits 0 when histories match the code and 1 when they do not."""
+"""`ottoscaler replay` exits 0 when histories match the code, 1 when they do not, and 2
+with one line when it cannot get the history."""
 
 from __future__ import annotations
 
@@ -9,9 +10,24 @@ from pathlib import Path
 from temporalio.client import Client
 
 from tests.builders import mock_stage, pipeline, start, worker
+from tests.e2e.processes import free_port
 
 OTTOSCALER = str(Path(sys.executable).parent / "ottoscaler")
 HISTORIES = Path(__file__).parent / "histories"
+
+
+async def run_refused(*args: str) -> tuple[int, str, list[str]]:
+    """Exit code, stdout and the lines of stderr."""
+    process = await asyncio.create_subprocess_exec(
+        OTTOSCALER,
+        "replay",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode().splitlines()
 
 
 async def run_cli(*args: str) -> tuple[int, list[str]]:
@@ -50,3 +66,25 @@ async def test_replay_of_a_diverging_history_exits_1(tmp_path: Path) -> None:
     assert lines[0].startswith("ok  ")
     assert lines[1].startswith(f"FAIL  {diverging}  NondeterminismError")
     assert "'run_pod' does not match" in lines[1]
+
+
+async def test_replay_of_an_unknown_workflow_says_so_in_one_line(client: Client) -> None:
+    address = client.service_client.config.target_host
+    code, out, err = await run_refused(
+        "--workflow-id", "pipeline-nobody", "--temporal-address", address
+    )
+    assert (code, out) == (2, "")
+    assert err == [
+        "ottoscaler replay: workflow not found for ID: pipeline-nobody "
+        f"(namespace default at {address})"
+    ]
+
+
+async def test_replay_without_a_server_says_so_in_one_line() -> None:
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    code, out, err = await run_refused("--workflow-id", "pipeline-x", "--temporal-address", address)
+    assert (code, out) == (2, "")
+    assert err == [
+        f"ottoscaler replay: cannot reach Temporal at {address} "
+        "(change it with --temporal-address or TEMPORAL_ADDRESS)"
+    ]

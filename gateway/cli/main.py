@@ -5,18 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.app import running_ottoscaler
+from gateway.app import STOP_GRACE_SECONDS, running_ottoscaler
+from gateway.cli.claims import Taken, claimed
+from gateway.ports import PortInUse
 from gateway.settings import RuntimeKind, Settings
 from gateway.temporal.client import connect
 from gateway.temporal.devserver import DevServer
-from gateway.temporal.replay import history_from_file, replay, replay_workflow_id
+from gateway.temporal.replay import (
+    HistoryUnavailable,
+    history_from_file,
+    replay,
+    replay_workflow_id,
+)
 
 log = logging.getLogger("ottoscaler")
+# On a laptop nothing is left for a stream to re-attach to once `up` stops, so open
+# streams are not waited for as in a cluster (gateway/app.py STOP_GRACE_SECONDS): Ctrl-C
+# must be done within 5 s, the dev server's own stop included.
+UP_STOP_GRACE_SECONDS = 0.5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--runtime", choices=[k.value for k in RuntimeKind])
         sub.add_argument("--host", help="gateway address to listen on (default 127.0.0.1)")
         sub.add_argument("--grpc-port", type=int)
+        sub.add_argument("--metrics-port", type=int, help="Prometheus metrics (default 9464)")
         sub.add_argument("--data-dir", type=Path)
         sub.add_argument("--temporal-address", help="use this Temporal server, start none")
         if name == "up":
@@ -54,7 +67,13 @@ async def _replay(args: argparse.Namespace) -> int:
         settings = Settings(
             **({"temporal_address": args.temporal_address} if args.temporal_address else {})
         )
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        except RuntimeError as error:
+            raise HistoryUnavailable(
+                f"cannot reach Temporal at {settings.temporal_address} "
+                "(change it with --temporal-address or TEMPORAL_ADDRESS)"
+            ) from error
         outcomes = await replay_workflow_id(client, args.workflow_id)
     for outcome in outcomes:
         print(f"{'FAIL' if outcome.error else 'ok'}  {outcome.source}  {outcome.error}".rstrip())
@@ -66,13 +85,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         "ottoscaler_runtime": args.runtime,
         "grpc_host": args.host,
         "grpc_port": args.grpc_port,
+        "metrics_port": args.metrics_port,
         "ottoscaler_data_dir": args.data_dir,
         "temporal_address": args.temporal_address,
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-async def _serve(settings: Settings, dev: DevServer | None) -> None:
+async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,7 +102,7 @@ async def _serve(settings: Settings, dev: DevServer | None) -> None:
             client = await dev.start(settings.temporal_namespace)
         else:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
-        async with running_ottoscaler(settings, client) as running:
+        async with running_ottoscaler(settings, client, stop_grace=stop_grace) as running:
             print(f"Ottoscaler gRPC: {running.grpc_host}:{running.grpc_port}", flush=True)
             if dev is not None:
                 print(f"Temporal Web UI: {dev.ui_url}", flush=True)
@@ -100,8 +120,22 @@ async def _serve(settings: Settings, dev: DevServer | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        code = asyncio.run(_replay(args)) if args.command == "replay" else _run(args)
+    except (Taken, PortInUse, HistoryUnavailable) as refused:
+        print(f"ottoscaler {args.command}: {refused}", file=sys.stderr)
+        code = 2
     if args.command == "replay":
-        return asyncio.run(_replay(args))
+        # Right after a client call the Temporal core's thread may still be in its callback
+        # while the interpreter finalizes: SIGABRT instead of this exit code
+        # (temporalio/sdk-python#300). Nothing is left to clean up, so skip finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -111,8 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up" and args.temporal_address is None:
         dev = DevServer(settings.ottoscaler_data_dir, "127.0.0.1", args.temporal_port, args.ui_port)
         settings = settings.model_copy(update={"temporal_address": dev.address})
-    log.info("settings:\n%s", settings.describe())
-    asyncio.run(_serve(settings, dev))
+    with claimed(settings, dev):
+        log.info("settings:\n%s", settings.describe())
+        up = args.command == "up"
+        asyncio.run(_serve(settings, dev, UP_STOP_GRACE_SECONDS if up else STOP_GRACE_SECONDS))
     return 0
 
 

@@ -33,6 +33,7 @@ from prometheus_client import (
 
 from activities.logs.lines import LogCursor, OutputLine
 from activities.runtimes.protocol import WorkerEvent, WorkerRuntime
+from gateway.ports import Port, binding
 from gateway.server.interceptors import Context, Continuation, Handler, Scope, rewrap, within
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
@@ -80,9 +81,10 @@ class Metrics:
 
 
 @asynccontextmanager
-async def serving(metrics: Metrics, host: str, port: int) -> AsyncIterator[int]:
-    """Serves GET /metrics on host:port (0 picks a free port); yields the bound port."""
-    server, thread = start_http_server(port, host, registry=metrics.registry)
+async def serving(metrics: Metrics, at: Port) -> AsyncIterator[int]:
+    """Serves GET /metrics on the port (0 picks a free one); yields the bound port."""
+    with binding(at):
+        server, thread = start_http_server(at.number, at.host, registry=metrics.registry)
 
     def stop() -> None:
         server.shutdown()

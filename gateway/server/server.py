@@ -43,7 +43,9 @@ async def create_server(
     if auth_token:
         interceptors.append(BearerAuthInterceptor(auth_token))
     interceptors.append(ErrorInterceptor())
-    server = aio.server(interceptors=interceptors)
+    # gRPC's default SO_REUSEPORT would let a second Ottoscaler share the port with the
+    # first, each answering some of the calls: a port in use must fail the bind instead.
+    server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_OttoscalerServiceServicer_to_server(servicer, server)
     names = list(SERVICE_NAMES)
     if agent_logs is not None:

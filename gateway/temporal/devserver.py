@@ -6,6 +6,7 @@ so that pipelines survive a restart of `up`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import shutil
 import signal
@@ -20,6 +21,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from gateway.ports import TEMPORAL_PORT, UI_PORT, Port, PortInUse, in_use, listened_on_by
 from gateway.temporal.client import connect
 
 SEARCH_ATTRIBUTES = {
@@ -30,7 +32,8 @@ SEARCH_ATTRIBUTES = {
     "OttoStatus": "Keyword",
 }
 READY_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 10.0
+# SIGTERM stops it in 1 to 2 s; `up` must be gone within 5 s of Ctrl-C.
+STOP_TIMEOUT_SECONDS = 3.0
 
 
 def temporal_binary() -> Path:
@@ -112,27 +115,42 @@ class DevServer:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Its own session: the terminal's Ctrl-C reaches `up` alone, which stops the
+                # worker and the gateway before this server (stop()).
+                start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 
     async def start(self, namespace: str) -> Client:
-        """Starts the server and returns a client once it answers."""
+        """Starts the server and returns a client once it answers, never a client of
+        another server that holds the port."""
         self.process = self.launch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT_SECONDS
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the Temporal dev server exited with {self.process.returncode}; "
-                    f"see {self.data_dir / 'temporal.log'}"
-                )
-            try:
-                return await connect(self.address, namespace)
-            except RuntimeError:
-                if loop.time() > deadline:
-                    self.stop()
-                    raise
-                await asyncio.sleep(0.1)
+                raise self._exit_error()
+            if listened_on_by(self.process.pid, self.port):
+                with contextlib.suppress(RuntimeError):  # not answering yet
+                    return await connect(self.address, namespace)
+            if loop.time() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Temporal dev server did not answer on {self.address}")
+            await asyncio.sleep(0.1)
+
+    def _exit_error(self) -> Exception:
+        """Why it exited: a port taken since `up` checked it, else see its log."""
+        for port in (
+            Port(self.host, self.port, TEMPORAL_PORT),
+            Port(self.host, self.ui_port, UI_PORT),
+        ):
+            if in_use(port):
+                return PortInUse(port)
+        assert self.process is not None
+        return RuntimeError(
+            f"the Temporal dev server exited with {self.process.returncode}; "
+            f"see {self.data_dir / 'temporal.log'}"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -14,9 +14,14 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from gateway.temporal.client import WORKFLOWS
+
+
+class HistoryUnavailable(Exception):
+    """A history that cannot be had, said in one line: an unknown workflow, no server."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,11 @@ async def fetch_with_children(client: Client, workflow_id: str) -> list[Workflow
 
 
 async def replay_workflow_id(client: Client, workflow_id: str) -> list[ReplayOutcome]:
-    return [
-        await replay(history, history.workflow_id)
-        for history in await fetch_with_children(client, workflow_id)
-    ]
+    try:
+        histories = await fetch_with_children(client, workflow_id)
+    except RPCError as error:  # "workflow not found for ID: …", or the server went away
+        raise HistoryUnavailable(
+            f"{error.message} (namespace {client.namespace} at "
+            f"{client.service_client.config.target_host})"
+        ) from error
+    return [await replay(history, history.workflow_id) for history in histories]

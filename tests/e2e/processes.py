@@ -48,3 +48,17 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def mentioning(text: str) -> list[int]:
+    """Live processes whose command line holds text (a test's own data dir, say)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if text.encode() in command and alive(int(entry)):
+                found.append(int(entry))
+    return found
