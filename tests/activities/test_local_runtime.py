@@ -78,6 +78,16 @@ async def test_worker_gets_its_env_and_not_ours(
     assert [line.message for line in await output(runtime, spec)] == ["build:unset:unset"]
 
 
+async def test_python_variables_of_a_worker_reach_it_not_its_supervisor(
+    runtime: LocalRuntime,
+) -> None:
+    """The supervisor is Python too: a PYTHONHOME meant for the worker must not break it."""
+    spec = sh("py", 'echo "$PYTHONHOME"', env={"PYTHONHOME": "/nowhere"})
+    await runtime.create(spec)
+    assert (await runtime.wait(spec)).succeeded
+    assert [line.message for line in await output(runtime, spec)] == ["/nowhere"]
+
+
 async def test_non_zero_exit_is_an_error_with_its_code(runtime: LocalRuntime) -> None:
     spec = sh("w3", "exit 7")
     await runtime.create(spec)
