@@ -58,6 +58,7 @@ async def running_ottoscaler(
         settings.ottoscaler_runtime.value,
         settings.namespace,
         settings.otto_agent_image,
+        data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
     )
     try:

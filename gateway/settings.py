@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "ottoscaler"
     ottoscaler_runtime: RuntimeKind = RuntimeKind.LOCAL
+    # The dev server's database, the log archive (logs/) and the local runtime's workers
+    # (workers/, which outlive the process and are adopted by the next one).
     ottoscaler_data_dir: Path = Path(".ottoscaler")
     otto_handler_addr: str = ""
     # Lines of one pod forwarded to otto-handler ahead of its answers. 1 keeps every pod's

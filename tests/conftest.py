@@ -18,10 +18,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.runtimes.local import LocalRuntime
 from gateway.app import Running, running_ottoscaler
 from gateway.settings import RuntimeKind, Settings
 from gateway.temporal.devserver import in_memory_temporal
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.runtimes import delete_local_workers
 
 VENV_BIN = Path(sys.executable).parent
 # Every Ottoscaler a test starts, in this process or as a subprocess, serves its metrics on
@@ -73,6 +75,8 @@ def runtime_kind() -> RuntimeKind:
 async def ottoscaler(client: Client, settings: Settings) -> AsyncIterator[Running]:
     async with running_ottoscaler(settings, client) as running:
         yield running
+    if isinstance(running.runtime, LocalRuntime):  # its workers outlive it
+        await delete_local_workers(running.runtime.directory)
 
 
 @pytest.fixture

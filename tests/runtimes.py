@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import TransientRuntimeError
 from workflows.workers.spec import WorkerInfo, WorkerSpec
@@ -21,3 +24,18 @@ class FlakyApiRuntime(MockRuntime):
             self.failures_left -= 1
             raise TransientRuntimeError("503 Service Unavailable from the runtime API")
         return await super().create(spec)
+
+
+async def delete_all(runtime: LocalRuntime) -> None:
+    for worker in await runtime.list({}):
+        await runtime.delete(worker.name)
+
+
+async def delete_local_workers(directory: Path) -> None:
+    """Kills what a test left running in a local runtime's directory: workers outlive the
+    runtime that started them, and only a delete stops them."""
+    runtime = LocalRuntime(directory)
+    try:
+        await delete_all(runtime)
+    finally:
+        await runtime.close()

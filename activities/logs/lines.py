@@ -13,8 +13,7 @@ end with CONTINUED, so one runaway line cannot swamp memory or a gRPC message.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -146,60 +145,6 @@ def bounded(message: str, max_bytes: int = MAX_LINE_BYTES) -> str:
     if len(data) <= max_bytes:
         return message
     return data[: _boundary(data, max_bytes)].decode(errors="replace") + CONTINUED
-
-
-class WorkerLog:
-    """The local runtime's captured output of one worker: numbered lines, followable."""
-
-    def __init__(self) -> None:
-        self.lines: list[LogLine] = []
-        self.closed = False
-        self._changed = asyncio.Event()
-        self._open_streams = 0
-
-    def append(self, source: str, messages: Sequence[str]) -> None:
-        now = datetime.now(UTC)
-        start = len(self.lines) + 1
-        self.lines.extend(
-            LogLine(timestamp=now, source=source, message=message, sequence=start + offset)
-            for offset, message in enumerate(messages)
-        )
-        if messages:
-            self._changed.set()
-
-    async def pump(self, stream: asyncio.StreamReader, source: str) -> None:
-        """Captures one stream to EOF; the log closes when its last stream ends.
-
-        Reads chunks, not readline(): StreamReader.readline raises on a line over its limit.
-        """
-        self._open_streams += 1
-        splitter = LineSplitter()
-        try:
-            while chunk := await stream.read(READ_CHUNK_BYTES):
-                self.append(source, splitter.feed(chunk))
-            self.append(source, splitter.end())
-        finally:
-            self._open_streams -= 1
-            if self._open_streams == 0:
-                self.close()
-
-    def close(self) -> None:
-        self.closed = True
-        self._changed.set()
-
-    async def follow(self, after: int) -> AsyncIterator[Sequence[OutputLine]]:
-        """The lines after sequence `after`, in batches, until the log is closed."""
-        index = after
-        while True:
-            self._changed.clear()
-            if index < len(self.lines):
-                batch = self.lines[index : index + MAX_BATCH]
-                index += len(batch)
-                yield batch
-            elif self.closed:
-                return
-            else:
-                await self._changed.wait()
 
 
 def utcnow() -> datetime:

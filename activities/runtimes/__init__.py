@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerRuntime
 
 
 def create_runtime(
-    kind: str, namespace: str, default_image: str, *, owner: str = ""
+    kind: str, namespace: str, default_image: str, *, data_dir: Path, owner: str = ""
 ) -> WorkerRuntime:
-    """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes'."""
+    """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes',
+    data_dir (OTTOSCALER_DATA_DIR) holds the local runtime's workers, under workers/."""
     if kind == "mock":
         return MockRuntime()
     if kind == "local":
-        return LocalRuntime()
+        return LocalRuntime(data_dir / "workers")
     if kind == "kubernetes":
         # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
         from activities.runtimes.kubernetes.runtime import KubernetesRuntime

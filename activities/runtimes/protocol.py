@@ -96,5 +96,6 @@ class WorkerRuntime(Protocol):
         ...
 
     async def close(self) -> None:
-        """Releases clients and stops every background task of the runtime."""
+        """Releases clients and stops every background task of the runtime. It deletes no
+        worker: kubernetes' and local ones go on, for the next runtime to adopt."""
         ...

@@ -1,8 +1,10 @@
-"""Bookkeeping shared by the in-process runtimes (local, mock): one record per worker.
+"""Bookkeeping shared by the runtimes without an API server (local, mock): one record per
+worker, and the change feed over them.
 
-Both keep their workers in this process's memory, so a restarted Temporal worker does
-not know the workers of its predecessor: awaiting one reports the failure WorkerLost,
-which the stage may retry. A record reports its own changes to the runtime's WorkerFeed.
+The mock runtime keeps its workers in this process's memory only, so a restarted
+Temporal worker does not know the workers of its predecessor: awaiting one reports the
+failure WorkerLost, which the stage may retry. The local runtime's records are read back
+from files (local/worker.py). A record reports its own changes to the runtime's WorkerFeed.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ class WorkerRecord:
             error_message=outcome.failure_text if outcome else "",
         )
 
-    def finish(self, exit_code: int | None, reason: str = "", message: str = "") -> WorkerOutcome:
+    def finish(
+        self,
+        exit_code: int | None,
+        reason: str = "",
+        message: str = "",
+        at: datetime | None = None,
+    ) -> WorkerOutcome:
+        """at: when it ended, if not now."""
         succeeded = exit_code == 0 and not reason
         self.outcome = WorkerOutcome(
             name=self.spec.name,
@@ -54,7 +63,7 @@ class WorkerRecord:
             reason="" if succeeded else reason or "Error",
             message=message,
             started_at=self.started_at,
-            finished_at=utcnow(),
+            finished_at=at or utcnow(),
         )
         self._changed()
         return self.outcome

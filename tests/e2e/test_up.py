@@ -39,8 +39,8 @@ def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -
     raise AssertionError(f"{marker!r} not printed; got {lines}")
 
 
-def start_up(data_dir: Path, *extra: str) -> Up:
-    grpc_port = free_port()
+def start_up(data_dir: Path, *extra: str, grpc_port: int = 0) -> Up:
+    grpc_port = grpc_port or free_port()
     process = subprocess.Popen(
         [
             str(BIN / "ottoscaler"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind
+from tests.runtimes import delete_all
 from workflows.workers.spec import WorkerSpec
 
 
@@ -40,8 +42,8 @@ async def test_mock_feed_reports_pending_running_finished_and_deleted() -> None:
     await runtime.close()
 
 
-async def test_local_feed_never_revives_a_deleted_worker() -> None:
-    runtime = LocalRuntime()
+async def test_local_feed_never_revives_a_deleted_worker(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path)
     try:
         feed = runtime.watch({"task-id": "t1"})
         first = await asyncio.wait_for(anext(feed), 5)
@@ -58,4 +60,5 @@ async def test_local_feed_never_revives_a_deleted_worker() -> None:
             ("upsert", "w2", "succeeded"),
         ]
     finally:
+        await delete_all(runtime)
         await runtime.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from activities.logs.lines import LogCursor
 from activities.runtimes.local import LocalRuntime
 from gateway.app import Running
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import Stub, new_task, scale_up, status
 from tests.waiting import eventually
+from workflows.workers.spec import WorkerSpec
 
 
 @pytest.fixture
@@ -34,9 +36,9 @@ async def output_when_done(stub: Stub, ottoscaler: Running, task: str) -> dict[s
     assert isinstance(runtime, LocalRuntime)
     lines: dict[str, list[str]] = {}
     for worker in (await status(stub, task)).workers:
-        log = runtime.worker_log(worker.pod_name)
-        assert log is not None
-        lines[worker.labels["ottoscaler.io/pool-index"]] = [line.message for line in log.lines]
+        output = runtime.follow_output(WorkerSpec(name=worker.pod_name), LogCursor())
+        printed = [line.message async for batch in output for line in batch]
+        lines[worker.labels["ottoscaler.io/pool-index"]] = printed
     return lines
 
 

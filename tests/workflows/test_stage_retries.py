@@ -50,8 +50,10 @@ async def test_only_the_failed_shards_run_again(
         command=("sh", "-c", script),
         retry=RetrySpec(max_attempts=2),
     )
-    async with worker(client, task_queue, LocalRuntime()):
+    runtime = LocalRuntime(tmp_path / "workers")
+    async with worker(client, task_queue, runtime):
         result, _ = await run_pipeline(client, task_queue, pipeline(stage))
+    await runtime.close()
     state = result.stages[0]
     assert state.status is COMPLETED
     assert sorted(runs.read_text().split()) == ["0/1", "1/1", "1/2", "2/1"]
