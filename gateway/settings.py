@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         return self.ottoscaler_log_dir or self.ottoscaler_data_dir / "logs"
 
     def describe(self) -> str:
-        """One line per setting, secrets masked, for the start-up log."""
-        shown: dict[str, Any] = self.model_dump()
-        return "\n".join(f"  {key.upper()}={value}" for key, value in shown.items())
+        """One line per setting, secrets masked, for the start-up log: the values used,
+        unset ones empty as in the environment (the log dir too, when PostgreSQL holds
+        the archive)."""
+        used_log_dir = "" if self.database_url else self.log_dir
+        shown: dict[str, Any] = self.model_dump() | {"ottoscaler_log_dir": used_log_dir}
+        return "\n".join(
+            f"  {key.upper()}={'' if value is None else value}" for key, value in shown.items()
+        )

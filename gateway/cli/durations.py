@@ -7,6 +7,7 @@ import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+DURATION_HELP = "a Go duration such as 30s, 10m or 1h30m"
 
 
 def parse_duration(text: str) -> float:

@@ -1,4 +1,5 @@
-"""`ottoscaler`: up (the embedded stack on a laptop) and serve (in a cluster)."""
+"""`ottoscaler`: up (the embedded stack on a laptop) and serve (in a cluster); replay;
+and the pipeline verbs submit, list, get, watch, logs, cancel, retry."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.app import STOP_GRACE_SECONDS, running_ottoscaler
+from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
 from gateway.ports import PortInUse
 from gateway.settings import RuntimeKind, Settings
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--history", type=Path, nargs="+", help="history JSON file(s)")
     source.add_argument("--workflow-id", help="fetch from TEMPORAL_ADDRESS, children included")
     replay.add_argument("--temporal-address")
+    verbs.register(commands)
     return parser
 
 
@@ -120,6 +123,8 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if "verb" in args:
+        return verbs.run_verb(args)
     try:
         code = asyncio.run(_replay(args)) if args.command == "replay" else _run(args)
     except (Taken, PortInUse, HistoryUnavailable) as refused:

@@ -1,11 +1,12 @@
 """`test-scaling`: drives ScaleUp, ScaleDown and GetWorkerStatus, with the old Go tool's flags.
 
 -workers is how many to add on scale-up (default 3) and how many to keep on scale-down
-(default 0). -watch refreshes a table of the task's workers until they have all finished
-(or Ctrl-C). -timeout bounds the whole command. Exit 0 on success; 1 when the answer is
-not SUCCESS or ALREADY_PROCESSED, a watched worker failed, or a gRPC error; 2 on
-INVALID_ARGUMENT; 130 on Ctrl-C. A gateway that requires a bearer token gets the one in
-OTTOSCALER_AUTH_TOKEN.
+(default 0). Without -task, status and scale-down mean every task (the API's empty
+task_id); scale-up makes up a new task id. -watch refreshes a table of the task's workers
+until they have all finished (or Ctrl-C). -timeout bounds the whole command. Exit 0 on
+success; 1 when the answer is not SUCCESS or ALREADY_PROCESSED, a watched worker failed,
+or a gRPC error; 2 on INVALID_ARGUMENT; 130 on Ctrl-C. A gateway that requires a bearer
+token gets the one in OTTOSCALER_AUTH_TOKEN.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections.abc import Sequence
 import grpc
 from grpc import aio
 
-from gateway.cli.durations import parse_duration
+from gateway.cli.durations import DURATION_HELP, parse_duration
 from gateway.server.auth import metadata_from_env
 from gateway.server.tls import client_channel
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from workflows.base.words import plural
 
 ACTIONS = ("scale-up", "scale-down", "status")
 DEFAULT_WORKERS = {"scale-up": 3, "scale-down": 0, "status": 0}
@@ -43,10 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="test-scaling", description=__doc__)
     parser.add_argument("-action", choices=ACTIONS, default="scale-up")
     parser.add_argument("-workers", type=int, help="scale-up: add N (3); scale-down: keep N (0)")
-    parser.add_argument("-task", default="", help="task id (generated when empty)")
+    parser.add_argument("-task", default="", help="task id; empty: every task (scale-up: a new id)")
     parser.add_argument("-server", default="localhost:9090", help="Ottoscaler gRPC address")
     parser.add_argument("-watch", action="store_true", help="live table until all finish")
-    parser.add_argument("-timeout", type=parse_duration, default=parse_duration("30s"))
+    parser.add_argument(
+        "-timeout",
+        type=parse_duration,
+        default=parse_duration("30s"),
+        help=f"how long the whole command may take, {DURATION_HELP} (default 30s)",
+    )
     parser.add_argument(
         "-config",
         type=_config_entry,
@@ -60,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def table(task_id: str, answer: pb.WorkerStatusResponse) -> str:
+    tasks = f"task {task_id}" if task_id else "every task"
     lines = [
-        f"task {task_id}: {answer.total_count} workers, {answer.running_count} running, "
+        f"{tasks}: {plural(answer.total_count, 'worker')}, {answer.running_count} running, "
         f"{answer.pending_count} pending, {answer.succeeded_count} succeeded, "
         f"{answer.failed_count} failed",
         f"{'NAME':<44} {'STATUS':<10} {'STARTED':<25} {'COMPLETED':<25} ERROR",
@@ -76,7 +84,7 @@ def table(task_id: str, answer: pb.WorkerStatusResponse) -> str:
 
 def describe(action: str, answer: pb.ScaleResponse) -> str:
     status = pb.ScaleResponse.Status.Name(answer.status)
-    lines = [f"{action}: {status}, {answer.processed_count} workers: {answer.message}"]
+    lines = [f"{action}: {status}, {plural(answer.processed_count, 'worker')}: {answer.message}"]
     lines += [f"  {name}" for name in answer.worker_pod_names]
     lines.append(f"  started {answer.started_at}, completed {answer.completed_at}")
     return "\n".join(lines)
@@ -127,7 +135,8 @@ async def act(args: argparse.Namespace, task_id: str) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    task_id = args.task or f"test-{uuid.uuid4().hex[:8]}"
+    new_task = args.action == "scale-up" and not args.task
+    task_id = f"test-{uuid.uuid4().hex[:8]}" if new_task else args.task
     try:
         async with asyncio.timeout(args.timeout):
             return await act(args, task_id)

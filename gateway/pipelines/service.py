@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.runtimes.mock.runtime import check_mock_config
 from gateway.errors import FailedPrecondition, NotFound
+from gateway.pipelines.listing import list_pipelines
 from gateway.pipelines.stream import PipelineHandle, follow, snapshot_page
 from gateway.pipelines.wire import (
     event_to_wire,
@@ -130,6 +131,9 @@ class PipelineService:
         )
         async for event in follow(new_run, 0):
             yield event_to_wire(spec.pipeline_id, event)
+
+    async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:
+        return await list_pipelines(self.client, self.settings.temporal_task_queue, request)
 
     async def _existing(self, pipeline_id: str) -> PipelineHandle:
         """The latest run of a pipeline, or NOT_FOUND naming the id."""

@@ -50,6 +50,11 @@ class OttoscalerServicer(pb_grpc.OttoscalerServiceServicer):
     ) -> AsyncIterator[pb.PipelineProgress]:
         return self.pipelines.retry(request)
 
+    async def ListPipelines(
+        self, request: pb.ListPipelinesRequest, context: Context
+    ) -> pb.ListPipelinesResponse:
+        return await self.pipelines.list_runs(request)
+
     async def ScaleUp(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
         return await self.pools.scale_up(request)
 

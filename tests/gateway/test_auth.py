@@ -19,7 +19,7 @@ from gateway.server.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_met
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from tests.gateway.cli_calls import scaling_status
+from tests.gateway.cli_calls import pipeline_list, scaling_status
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.logs.agent_calls import registration
 
@@ -152,4 +152,8 @@ async def test_the_cli_sends_the_token_from_its_environment(ottoscaler: Running)
     assert await scaling_status(ottoscaler.grpc_port, {TOKEN_ENV: TOKEN}) == (0, "")
     code, err = await scaling_status(ottoscaler.grpc_port, {TOKEN_ENV: None})
     assert code == 1
+    assert "UNAUTHENTICATED" in err and TOKEN not in err
+    assert await pipeline_list(ottoscaler.grpc_port, {TOKEN_ENV: TOKEN}) == (0, "")
+    code, err = await pipeline_list(ottoscaler.grpc_port, {TOKEN_ENV: None})
+    assert code == 3
     assert "UNAUTHENTICATED" in err and TOKEN not in err

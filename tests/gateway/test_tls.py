@@ -15,7 +15,7 @@ from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.certs import Pki, make_pki
-from tests.gateway.cli_calls import scaling_status
+from tests.gateway.cli_calls import pipeline_list, scaling_status
 
 MUTUAL = pytest.mark.parametrize("mutual", [True])
 
@@ -91,6 +91,9 @@ async def test_the_cli_speaks_tls_from_its_environment(ottoscaler: Running, pki:
     assert await scaling_status(ottoscaler.grpc_port, tls) == (0, "")
     code, err = await scaling_status(ottoscaler.grpc_port, dict.fromkeys(tls))
     assert code == 1 and "UNAVAILABLE" in err
+    assert await pipeline_list(ottoscaler.grpc_port, tls) == (0, "")
+    code, err = await pipeline_list(ottoscaler.grpc_port, dict.fromkeys(tls))
+    assert code == 3 and "UNAVAILABLE" in err
 
 
 def test_a_certificate_without_its_key_is_refused_at_start(tmp_path: Path) -> None:

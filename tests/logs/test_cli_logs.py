@@ -1,4 +1,4 @@
-"""`test-pipeline -logs` prints the workers' lines interleaved with the progress."""
+"""`test-pipeline -logs` prints the workers' lines interleaved with the progress, in time order."""
 
 from __future__ import annotations
 
@@ -28,4 +28,7 @@ async def test_logs_are_printed_between_progress_events(
         "[build] done",
     ]
     assert logs[0] < deploy_done  # live, not after the end
+    # The progress stream lags the logs a little; still every line prints in time order.
+    times = [line.split()[0] for line in out[1:-1]]
+    assert times == sorted(times)
     assert len(logs) == 9 and out[-1] == "pipeline completed"

@@ -10,41 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import free_port
-from tests.e2e.test_up import START_TIMEOUT, wait_for_line
+from tests.cli.stack import mock_stack
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    grpc_port = free_port()
-    data = tmp_path_factory.mktemp("up")
-    process = subprocess.Popen(
-        [
-            str(BIN / "ottoscaler"),
-            "up",
-            "--runtime",
-            "mock",
-            "--data-dir",
-            str(data),
-            "--grpc-port",
-            str(grpc_port),
-            "--temporal-port",
-            str(free_port()),
-            "--ui-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        wait_for_line(process, "Ottoscaler gRPC", START_TIMEOUT)
-        yield f"127.0.0.1:{grpc_port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with mock_stack(tmp_path_factory.mktemp("up")) as stack:
+        yield stack.address
 
 
 def scaling(server: str, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -64,7 +38,7 @@ def test_scale_up_watch_status_and_scale_down(server: str) -> None:
         "-config", "mock.duration=1", "-watch", "-timeout", "30s",
     )  # fmt: skip
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "scale-up: SUCCESS, 3 workers" in up.stdout
+    assert "scale-up: SUCCESS, 3 workers: created 3 workers for task" in up.stdout
     assert f"task {task}: 3 workers, 3 running" in up.stdout  # the live table, first...
     assert f"task {task}: 3 workers, 0 running, 0 pending, 3 succeeded" in up.stdout  # ...last
 
@@ -80,3 +54,28 @@ def test_scale_up_watch_status_and_scale_down(server: str) -> None:
     assert down.returncode == 0, down.stdout + down.stderr
     assert "scale-down: SUCCESS, 3 workers" in down.stdout
     assert "0 workers" in scaling(server, "-action", "status", "-task", task).stdout
+
+
+@pytest.mark.e2e
+def test_status_and_scale_down_without_a_task_mean_every_task(server: str) -> None:
+    tasks = [f"cli-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for task in tasks:
+        up = scaling(
+            server, "-action", "scale-up", "-workers", "1", "-task", task,
+            "-config", "mock.duration=300",
+        )  # fmt: skip
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"scale-up: SUCCESS, 1 worker: created 1 worker for task {task}" in up.stdout
+
+    every = scaling(server, "-action", "status")
+    assert every.returncode == 0, every.stderr
+    assert every.stdout.startswith("every task: ")
+    assert all(f"otto-agent-{task}-0-" in every.stdout for task in tasks)
+
+    down = scaling(server, "-action", "scale-down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(f"otto-agent-{task}-0-" in down.stdout for task in tasks)
+    for task in tasks:
+        assert (
+            f"task {task}: 0 workers" in scaling(server, "-action", "status", "-task", task).stdout
+        )

@@ -121,9 +121,11 @@ class PipelineWorkflow:
         try:
             await self._run_dag(graph)
         except asyncio.CancelledError:
-            reason = workflow.cancellation_reason() or "cancelled"
-            await self._cancel_unfinished(f"cancelled: {reason}")
-            self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled: {reason}")
+            # `temporal workflow cancel` sends no reason: just "cancelled" then.
+            reason = workflow.cancellation_reason()
+            because = f": {reason}" if reason else ""
+            await self._cancel_unfinished(f"cancelled{because}")
+            self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled{because}")
             raise
         return self._finish_pipeline()
 

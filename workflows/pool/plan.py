@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from workflows.base.words import plural
 from workflows.pool.models import PoolWorker, ScaleResult, ScaleStatus
 from workflows.workers.spec import WorkerPhase
 
@@ -50,7 +51,7 @@ def scale_up_result(
     count = len(created)
     status = _status(count, asked, problems)
     if status is ScaleStatus.SUCCESS:
-        message = f"created {count} workers for task {task_id}"
+        message = f"created {plural(count, 'worker')} for task {task_id}"
     else:
         made = f"{count} of {asked}" if count else f"none of {asked}"
         message = f"created {made} workers for task {task_id}: {reasons(problems)}"
@@ -80,7 +81,7 @@ def scale_down_result(
     started: datetime,
     completed: datetime,
 ) -> ScaleResult:
-    message = f"deleted {len(deleted)} workers of task {task_id}, {left} left"
+    message = f"deleted {plural(len(deleted), 'worker')} of task {task_id}, {left} left"
     if problems:
         message += f": {reasons(problems)}"
     return ScaleResult(
@@ -104,7 +105,8 @@ def merge_results(
         status = ScaleStatus.FAILED
     else:
         status = ScaleStatus.PARTIAL_SUCCESS
-    message = f"scaled {len(results)} pools to {target} workers: deleted {len(names)}"
+    pools, workers = plural(len(results), "pool"), plural(target, "worker")
+    message = f"scaled {pools} to {workers}: deleted {len(names)}"
     troubles = [r.message for r in results if r.status is not ScaleStatus.SUCCESS]
     if troubles:
         message += f" ({'; '.join(troubles)})"

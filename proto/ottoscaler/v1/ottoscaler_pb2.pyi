@@ -1227,3 +1227,94 @@ class WorkerLogBatch(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkerLogBatch: _TypeAlias = WorkerLogBatch  # noqa: Y015
+
+@_typing.final
+class ListPipelinesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many runs in the answer; 0: 100. At most 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous answer; empty: from the newest run."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPipelinesRequest: _TypeAlias = ListPipelinesRequest  # noqa: Y015
+
+@_typing.final
+class ListPipelinesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def pipelines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineRunSummary]: ...
+    def __init__(
+        self,
+        *,
+        pipelines: _abc.Iterable[Global___PipelineRunSummary] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "pipelines", b"pipelines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPipelinesResponse: _TypeAlias = ListPipelinesResponse  # noqa: Y015
+
+@_typing.final
+class PipelineRunSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    REPOSITORY_FIELD_NUMBER: _builtins.int
+    COMMIT_SHA_FIELD_NUMBER: _builtins.int
+    TRIGGERED_BY_FIELD_NUMBER: _builtins.int
+    pipeline_id: _builtins.str
+    run_id: _builtins.str
+    """The Temporal run id: a pipeline retried or run again has one summary per run."""
+    status: Global___StageStatus.ValueType
+    started_at: _builtins.str
+    completed_at: _builtins.str
+    """Empty while the run is running."""
+    repository: _builtins.str
+    """From the Otto* search attributes; empty where the namespace has not registered them."""
+    commit_sha: _builtins.str
+    triggered_by: _builtins.str
+    def __init__(
+        self,
+        *,
+        pipeline_id: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        status: Global___StageStatus.ValueType = ...,
+        started_at: _builtins.str = ...,
+        completed_at: _builtins.str = ...,
+        repository: _builtins.str = ...,
+        commit_sha: _builtins.str = ...,
+        triggered_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_sha", b"commit_sha", "completed_at", b"completed_at", "pipeline_id", b"pipeline_id", "repository", b"repository", "run_id", b"run_id", "started_at", b"started_at", "status", b"status", "triggered_by", b"triggered_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineRunSummary: _TypeAlias = PipelineRunSummary  # noqa: Y015

@@ -85,6 +85,11 @@ class OttoscalerServiceStub:
                 request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
                 response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.FromString,
                 _registered_method=True)
+        self.ListPipelines = channel.unary_unary(
+                '/ottoscaler.v1.OttoscalerService/ListPipelines',
+                request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.SerializeToString,
+                response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.FromString,
+                _registered_method=True)
 
 
 class OttoscalerServiceServicer:
@@ -156,6 +161,13 @@ class OttoscalerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPipelines(self, request, context):
+        """The runs of the pipelines on this Ottoscaler's task queue, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OttoscalerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -208,6 +220,11 @@ def add_OttoscalerServiceServicer_to_server(servicer, server):
                     servicer.StreamWorkerLogBatches,
                     request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.FromString,
                     response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.SerializeToString,
+            ),
+            'ListPipelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPipelines,
+                    request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.FromString,
+                    response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +498,33 @@ class OttoscalerService:
             '/ottoscaler.v1.OttoscalerService/StreamWorkerLogBatches',
             ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogsRequest.SerializeToString,
             ottoscaler_dot_v1_dot_ottoscaler__pb2.WorkerLogBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPipelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ottoscaler.v1.OttoscalerService/ListPipelines',
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.SerializeToString,
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

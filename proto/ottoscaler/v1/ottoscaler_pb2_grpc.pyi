@@ -51,6 +51,8 @@ class OttoscalerServiceStub:
     """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
     that want more lines per second than one message per line can carry.
     """
+    ListPipelines: _grpc.UnaryUnaryMultiCallable[_ottoscaler_pb2.ListPipelinesRequest, _ottoscaler_pb2.ListPipelinesResponse]
+    """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
 
 @_typing.type_check_only
 class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
@@ -73,6 +75,8 @@ class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
     """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
     that want more lines per second than one message per line can carry.
     """
+    ListPipelines: _aio.UnaryUnaryMultiCallable[_ottoscaler_pb2.ListPipelinesRequest, _ottoscaler_pb2.ListPipelinesResponse]  # type: ignore[assignment]
+    """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
 
 class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
     """otto-handler -> ottoscaler"""
@@ -152,6 +156,14 @@ class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
         """The same lines as StreamWorkerLogs, in the same order, many to a message: for clients
         that want more lines per second than one message per line can carry.
         """
+
+    @_abc_1.abstractmethod
+    def ListPipelines(
+        self,
+        request: _ottoscaler_pb2.ListPipelinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ottoscaler_pb2.ListPipelinesResponse, _abc.Awaitable[_ottoscaler_pb2.ListPipelinesResponse]]:
+        """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
 
 def add_OttoscalerServiceServicer_to_server(servicer: OttoscalerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
