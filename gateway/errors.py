@@ -2,7 +2,9 @@
 
 Servicers raise GatewayError subclasses (or let SpecError and Temporal's RPCError
 through); the interceptor turns them into the right status with a message that names
-the field. Anything else is a bug: INTERNAL, logged with its traceback.
+the field. Temporal out of reach, too busy or too slow to answer in time is UNAVAILABLE
+(`temporal_transient` says which errors those are; streams retry them first). Anything
+else is a bug: INTERNAL, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -57,9 +59,28 @@ class PermissionDenied(GatewayError):
 _TEMPORAL_CODES = {
     RPCStatusCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED: grpc.StatusCode.UNAVAILABLE,
+    # How the Temporal client reports a call that outlived its own timeout ("Timeout expired").
+    RPCStatusCode.CANCELLED: grpc.StatusCode.UNAVAILABLE,
     RPCStatusCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     RPCStatusCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
+_TRANSIENT = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+}
+# Temporal's answer to a query that no worker picked up before its deadline.
+_NO_POLLER = "no poller seen"
+
+
+def temporal_transient(err: BaseException) -> bool:
+    """Whether Temporal failed to answer for now (unreachable, overloaded, too slow, or
+    without a worker to answer a query), so that the same call may succeed later."""
+    if isinstance(err, RPCError):
+        no_worker = err.status is RPCStatusCode.FAILED_PRECONDITION and _NO_POLLER in err.message
+        return err.status in _TRANSIENT or no_worker
+    return isinstance(err, ConnectionError | TimeoutError)
 
 
 def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -73,7 +94,7 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, f"{err}; try again (logs resume at from_sequence)"
     if isinstance(err, NotImplementedError):
         return grpc.StatusCode.UNIMPLEMENTED, str(err) or "not implemented yet"
-    if isinstance(err, ConnectionError | TimeoutError):
-        return grpc.StatusCode.UNAVAILABLE, f"temporal is unreachable: {err}"
+    if temporal_transient(err):
+        return grpc.StatusCode.UNAVAILABLE, f"temporal did not answer: {err}"
     log.exception("internal error", exc_info=err)
     return grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}: {err}"

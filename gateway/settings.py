@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "ottoscaler"
+    # One progress query of a pipeline stream may take this long before it is tried again.
+    progress_query_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # A pipeline stream tries a Temporal call that keeps failing (timed out, Temporal
+    # unreachable) this long, then ends UNAVAILABLE with a re-attach hint.
+    stream_retry_seconds: float = Field(120.0, ge=0, le=3600)
     ottoscaler_runtime: RuntimeKind = RuntimeKind.LOCAL
     # The dev server's database, the log archive (logs/) and the local runtime's workers
     # (workers/, which outlive the process and are adopted by the next one).

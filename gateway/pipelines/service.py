@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.runtimes.mock.runtime import check_mock_config
 from gateway.errors import FailedPrecondition, NotFound
 from gateway.pipelines.listing import list_pipelines
+from gateway.pipelines.patience import Patience, reattach_hint
 from gateway.pipelines.stream import PipelineHandle, follow, snapshot_page
 from gateway.pipelines.wire import (
     event_to_wire,
@@ -42,6 +43,10 @@ class PipelineService:
         self.client = client
         self.settings = settings
         self.limits = Limits(max_workers_per_stage=settings.max_workers_per_task)
+        self.patience = Patience(
+            query_timeout=timedelta(seconds=settings.progress_query_timeout_seconds),
+            retry_seconds=settings.stream_retry_seconds,
+        )
         self._warned_about_attributes = False
 
     def validate(self, spec: PipelineSpec) -> None:
@@ -59,19 +64,31 @@ class PipelineService:
     async def execute(self, request: pb.PipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
         spec = pipeline_from_wire(request)
         self.validate(spec)
-        handle = await self._start(PipelineInput(spec=spec, limits=self.limits))
-        async for event in follow(handle, 0):
-            yield event_to_wire(spec.pipeline_id, event)
+        inp = PipelineInput(spec=spec, limits=self.limits)
+        with reattach_hint(spec.pipeline_id):
+            # Idempotent: a pipeline that started at an earlier try is attached to.
+            handle = await self.patience.retried(lambda: self._start(inp), "starting a pipeline")
+            async for event in follow(handle, 0, self.patience):
+                yield event_to_wire(spec.pipeline_id, event)
 
     async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
         handle = await self._existing(request.pipeline_id)
-        page = await snapshot_page(handle)
+        page = await snapshot_page(handle, self.patience.query_timeout)
         return snapshot_to_wire(page.snapshot, handle.run_id or "", datetime.now(UTC))
 
     async def watch(self, request: pb.PipelineRef) -> AsyncIterator[pb.PipelineProgress]:
         """The snapshot first (the pipeline, then each stage), then live transitions."""
         handle = await self._existing(request.pipeline_id)
-        snap = (await snapshot_page(handle)).snapshot
+        with reattach_hint(request.pipeline_id):
+            async for event in self._watch(handle):
+                yield event
+
+    async def _watch(self, handle: PipelineHandle) -> AsyncIterator[pb.PipelineProgress]:
+        snap = (
+            await self.patience.retried(
+                lambda: snapshot_page(handle, self.patience.query_timeout), "the progress query"
+            )
+        ).snapshot
         now = datetime.now(UTC)
         yield event_to_wire(
             snap.pipeline_id,
@@ -90,7 +107,7 @@ class PipelineService:
             yield stage_to_wire(snap.pipeline_id, stage, snap.version, now)
         if snap.status.finished:
             return
-        async for event in follow(handle, snap.version):
+        async for event in follow(handle, snap.version, self.patience):
             yield event_to_wire(snap.pipeline_id, event)
 
     async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
@@ -129,8 +146,9 @@ class PipelineService:
         new_run = await self._start(
             PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
         )
-        async for event in follow(new_run, 0):
-            yield event_to_wire(spec.pipeline_id, event)
+        with reattach_hint(spec.pipeline_id):
+            async for event in follow(new_run, 0, self.patience):
+                yield event_to_wire(spec.pipeline_id, event)
 
     async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:
         return await list_pipelines(self.client, self.settings.temporal_task_queue, request)

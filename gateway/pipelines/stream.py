@@ -9,18 +9,21 @@ Each query asks for the events after the last version sent, so every transition 
 once and in order. The stream ends after the pipeline-level final event. A run that
 closed without one (terminated, or failed by a bug) gets a final event made from its
 close event. The handle names a run: a stream never follows a newer run of the same id.
+A call that Temporal is too busy or too far to answer is tried again (patience.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeAlias
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowContinuedAsNewError, WorkflowFailureError, WorkflowHandle
 
+from gateway.pipelines.patience import Patience
 from workflows.pipeline.models import PipelineSnapshot, ProgressEvent, ProgressPage, StageStatus
 from workflows.pipeline.outcome import PIPELINE_FAILED, carried
 from workflows.pipeline.workflow import PipelineWorkflow
@@ -42,13 +45,18 @@ _CLOSED_AS = {
 _UNKNOWN = ("closed", StageStatus.FAILED)
 
 
-async def progress_page(handle: PipelineHandle, after: int) -> ProgressPage:
-    return await handle.query(PipelineWorkflow.progress, after)
+async def progress_page(
+    handle: PipelineHandle, after: int, query_timeout: timedelta | None = None
+) -> ProgressPage:
+    """query_timeout: None is the Temporal client's own (30 s)."""
+    return await handle.query(PipelineWorkflow.progress, after, rpc_timeout=query_timeout)
 
 
-async def snapshot_page(handle: PipelineHandle) -> ProgressPage:
+async def snapshot_page(
+    handle: PipelineHandle, query_timeout: timedelta | None = None
+) -> ProgressPage:
     """The current snapshot, without any event."""
-    return await progress_page(handle, 2**31 - 1)
+    return await progress_page(handle, 2**31 - 1, query_timeout)
 
 
 def is_final(event: ProgressEvent) -> bool:
@@ -65,23 +73,27 @@ def close_event(events: Sequence[HistoryEvent]) -> HistoryEvent | None:
     return next((e for e in events if e.event_type in _CLOSED_AS), None)
 
 
-async def follow(handle: PipelineHandle, after: int) -> AsyncIterator[ProgressEvent]:
+async def follow(
+    handle: PipelineHandle, after: int, patience: Patience
+) -> AsyncIterator[ProgressEvent]:
     """Every transition after version `after`, to the run's final event."""
     history = handle.fetch_history_events(wait_new_event=True)
     snap: PipelineSnapshot | None = None
     while True:
-        await history.fetch_next_page()
+        await patience.retried(history.fetch_next_page, "waiting on the pipeline's history")
         events = history.current_page or ()
         # Without a next page the run has closed (its close event is in this page).
         closed = close_event(events) or history.next_page_token is None
         if closed:
-            tail = await _returned_tail(handle, after)
+            tail = await patience.retried(
+                partial(_returned_tail, handle, after), "reading the pipeline's result"
+            )
             if tail is not None:
                 for event in tail:
                     yield event
                 return
         if changed_state(events) or closed:
-            async for item in _news(handle, after):
+            async for item in _news(handle, after, patience):
                 if isinstance(item, PipelineSnapshot):
                     snap = item
                     continue
@@ -115,12 +127,14 @@ async def _returned_tail(handle: PipelineHandle, after: int) -> list[ProgressEve
 
 
 async def _news(
-    handle: PipelineHandle, after: int
+    handle: PipelineHandle, after: int, patience: Patience
 ) -> AsyncIterator[ProgressEvent | PipelineSnapshot]:
     """The events after `after`, page by page, then the snapshot they lead to. A closed
     run still answers (a worker replays its history to), so its last events are not lost."""
     while True:
-        page = await progress_page(handle, after)
+        page = await patience.retried(
+            partial(progress_page, handle, after, patience.query_timeout), "the progress query"
+        )
         for event in page.events:
             yield event
             after = event.version
