@@ -28,6 +28,7 @@ from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
 from gateway.settings import Settings
+from gateway.temporal.reachability import Reachability
 from gateway.worker import create_worker
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ async def running_ottoscaler(
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
             )
+            temporal = Reachability(client, settings.temporal_check_seconds)
             host = settings.grpc_bind_host
             if host != settings.grpc_host:
                 log.warning(
@@ -105,6 +107,7 @@ async def running_ottoscaler(
                 forwarding(settings, logs),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
+                temporal.watching(),
             ):
                 await ensure_reaper(
                     client,
@@ -121,6 +124,7 @@ async def running_ottoscaler(
                         auth_token=settings.auth_token,
                         metrics=metrics,
                         credentials=credentials,
+                        temporal=temporal,
                     )
                 log.info(
                     "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "ottoscaler"
+    # How often the gateway checks that Temporal answers; health and fail-fast follow it.
+    temporal_check_seconds: float = Field(2.0, gt=0, le=60)
     # One progress query of a pipeline stream may take this long before it is tried again.
     progress_query_timeout_seconds: float = Field(30.0, gt=0, le=600)
     # A pipeline stream tries a Temporal call that keeps failing (timed out, Temporal

@@ -25,6 +25,7 @@ from gateway.temporal.replay import (
     replay,
     replay_workflow_id,
 )
+from gateway.temporal.supervisor import DevServerLost, supervise
 
 log = logging.getLogger("ottoscaler")
 # On a laptop nothing is left for a stream to re-attach to once `up` stops, so open
@@ -114,11 +115,26 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
                 f"{settings.temporal_task_queue}, runtime {running.runtime.name})",
                 flush=True,
             )
-            await stop.wait()
+            await _until_stopped(stop, dev, settings.temporal_namespace)
             log.info("stopping")
     finally:
         if dev is not None:
             dev.stop()
+
+
+async def _until_stopped(stop: asyncio.Event, dev: DevServer | None, namespace: str) -> None:
+    """Until Ctrl-C or SIGTERM; meanwhile a dev server that dies is started again
+    (DevServerLost when it cannot be)."""
+    if dev is None:
+        await stop.wait()
+        return
+    supervising = asyncio.create_task(supervise(dev, namespace))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([supervising, stopping], return_when=asyncio.FIRST_COMPLETED)
+    supervising.cancel()
+    stopping.cancel()
+    if supervising.done() and not supervising.cancelled():
+        supervising.result()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Taken, PortInUse, HistoryUnavailable) as refused:
         print(f"ottoscaler {args.command}: {refused}", file=sys.stderr)
         code = 2
+    except DevServerLost as lost:
+        print(f"ottoscaler {args.command}: {lost}", file=sys.stderr)
+        code = 1
     if args.command == "replay":
         # Right after a client call the Temporal core's thread may still be in its callback
         # while the interpreter finalizes: SIGABRT instead of this exit code

@@ -2,7 +2,9 @@
 
 Every call goes through the interceptors in this order: metrics (so rejected calls count
 too), the bearer token when one is set (so unauthenticated calls never reach a handler;
-agents authenticate with their worker's credential instead), then the error mapping.
+agents authenticate with their worker's credential instead), the error mapping, then the
+Temporal gate (outage.py) when Temporal's reachability is watched. Health follows that
+reachability too, but for the name `liveness`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from grpc_reflection.v1alpha import reflection
 from gateway.server.auth import AGENT_LOGS_SERVICE, BearerAuthInterceptor
 from gateway.server.errors import ErrorInterceptor
 from gateway.server.metrics import Metrics, MetricsInterceptor
+from gateway.server.outage import LIVENESS, TemporalGate, health_follows
 from gateway.server.servicer import OttoscalerServicer
+from gateway.temporal.reachability import Reachability
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
@@ -30,12 +34,14 @@ async def create_server(
     auth_token: str | None = None,
     metrics: Metrics | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    temporal: Reachability | None = None,
 ) -> tuple[aio.Server, int]:
     """Starts the server and returns it with the bound port (port 0 picks a free one).
 
     auth_token: the bearer token every call but health and reflection must carry; None or
     empty: no check. metrics: where calls are counted; None: nowhere. credentials: TLS
-    (gateway/server/tls.py); None: plaintext.
+    (gateway/server/tls.py); None: plaintext. temporal: Temporal's reachability, which
+    health and the gate follow; None: always SERVING.
     """
     interceptors: list[aio.ServerInterceptor] = []
     if metrics is not None:
@@ -43,6 +49,8 @@ async def create_server(
     if auth_token:
         interceptors.append(BearerAuthInterceptor(auth_token))
     interceptors.append(ErrorInterceptor())
+    if temporal is not None:
+        interceptors.append(TemporalGate(temporal))
     # gRPC's default SO_REUSEPORT would let a second Ottoscaler share the port with the
     # first, each answering some of the calls: a port in use must fail the bind instead.
     server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
@@ -64,6 +72,8 @@ async def create_server(
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     await server.start()
-    for name in ["", *names]:
+    for name in ["", LIVENESS, *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if temporal is not None:
+        await health_follows(health_servicer, temporal, ["", *SERVICE_NAMES])
     return server, bound

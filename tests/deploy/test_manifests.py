@@ -285,9 +285,11 @@ def test_probes_ask_the_grpc_health_service_on_the_gateway_port(overlay: str) ->
     gateway_port = int(data["GRPC_PORT"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["grpc"] == gateway_port
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        # No `service`: the overall health ("") that the gateway reports SERVING.
+    for probe in ("startupProbe", "readinessProbe"):
+        # No `service`: the overall health (""), NOT_SERVING while Temporal is out of reach.
         assert container[probe]["grpc"] == {"port": gateway_port}, probe
+    # Alive while Temporal is out of reach: a restart would not bring it back.
+    assert container["livenessProbe"]["grpc"] == {"port": gateway_port, "service": "liveness"}
     # The kubelet probes the pod's IP, so the gateway must not listen on loopback only.
     assert data["GRPC_HOST"] == "0.0.0.0"
 

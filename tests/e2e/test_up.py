@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from temporalio.client import Client
@@ -39,7 +40,12 @@ def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -
     raise AssertionError(f"{marker!r} not printed; got {lines}")
 
 
-def start_up(data_dir: Path, *extra: str, grpc_port: int = 0) -> Up:
+def start_up(
+    data_dir: Path,
+    *extra: str,
+    grpc_port: int = 0,
+    stderr: IO[str] | int = subprocess.DEVNULL,
+) -> Up:
     grpc_port = grpc_port or free_port()
     process = subprocess.Popen(
         [
@@ -52,7 +58,7 @@ def start_up(data_dir: Path, *extra: str, grpc_port: int = 0) -> Up:
             *extra,
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
     up = Up(process, grpc_port)

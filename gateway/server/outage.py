@@ -1,0 +1,72 @@
+"""While Temporal is unreachable: health says NOT_SERVING and calls that need Temporal
+answer UNAVAILABLE at once (gateway/temporal/reachability.py says when).
+
+Without this a call would wait out the Temporal client's own retries, some 10 seconds,
+before failing. GetWorkerStatus is answered from the worker status cache and
+LogStreamingService from the log machinery, so both go on serving; so does the health
+name `liveness`, which says only that the process is up (a liveness probe that restarted
+Ottoscaler would not bring Temporal back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2
+
+from gateway.errors import Unavailable
+from gateway.server.interceptors import Context, Continuation, Handler, rewrap, within
+from gateway.temporal.reachability import Reachability
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+
+LIVENESS = "liveness"
+_SERVICE = pb.DESCRIPTOR.services_by_name["OttoscalerService"].full_name
+_WITHOUT_TEMPORAL = {f"/{_SERVICE}/GetWorkerStatus"}
+
+
+def needs_temporal(method: str) -> bool:
+    return method.startswith(f"/{_SERVICE}/") and method not in _WITHOUT_TEMPORAL
+
+
+class TemporalGate(aio.ServerInterceptor):
+    def __init__(self, temporal: Reachability) -> None:
+        self._temporal = temporal
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or not needs_temporal(handler_call_details.method):
+            return handler
+        return rewrap(handler, lambda behaviour, streams: within(behaviour, streams, self._open))
+
+    @asynccontextmanager
+    async def _open(self, context: Context) -> AsyncIterator[None]:
+        if not self._temporal.reachable:
+            raise Unavailable(
+                f"temporal at {self._temporal.address} is unreachable "
+                f"({self._temporal.problem}); try again once health reports SERVING"
+            )
+        yield
+
+
+async def health_follows(
+    servicer: health.aio.HealthServicer, temporal: Reachability, names: Sequence[str]
+) -> None:
+    """Sets `names` (the overall health "" among them) from Temporal's reachability, now
+    and at each change."""
+
+    async def follow(reachable: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if reachable
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in names:
+            await servicer.set(name, status)
+
+    await follow(temporal.reachable)
+    temporal.on_change(follow)
