@@ -63,7 +63,7 @@ async def running_ottoscaler(
         owner=settings.ottoscaler_owner,
     )
     try:
-        async with log_sinks(settings) as logs:
+        async with log_sinks(settings) as (logs, log_database):
             metrics = Metrics()
             worker = create_worker(
                 client,
@@ -125,6 +125,7 @@ async def running_ottoscaler(
                         metrics=metrics,
                         credentials=credentials,
                         temporal=temporal,
+                        database=log_database,
                     )
                 log.info(
                     "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",

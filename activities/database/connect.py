@@ -15,7 +15,9 @@ POOL_SIZE = 10
 @asynccontextmanager
 async def database(url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on `url` (a libpq URL; `?host=/dir` for a unix socket), migrated."""
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+    # No floor of open connections: while the database is down the pool would try to
+    # restore it in the background, logging a traceback at each try.
+    pool = await asyncpg.create_pool(url, min_size=0, max_size=POOL_SIZE)
     try:
         async with pool.acquire() as connection:
             await migrate(connection)

@@ -29,18 +29,20 @@ NOTIFIED_POLL_SECONDS = 10.0
 
 
 @asynccontextmanager
-async def log_sinks(settings: Settings) -> AsyncIterator[LogSinks]:
+async def log_sinks(settings: Settings) -> AsyncIterator[tuple[LogSinks, NoticeListener | None]]:
+    """The sinks, and with PostgreSQL the notice listener, whose connection says whether
+    the database answers (the gateway's health follows it)."""
     url = settings.database_url
     hub = LiveHub()
     if url is None:
-        yield _sinks(settings, Archive(settings.log_dir), hub, settings.log_poll_seconds)
+        yield _sinks(settings, Archive(settings.log_dir), hub, settings.log_poll_seconds), None
         return
     origin = uuid.uuid4().hex
     locks = AdvisoryLocks(url)
-    async with database(url) as pool, NoticeListener(url, origin, hub).running():
+    async with database(url) as pool, NoticeListener(url, origin, hub).running() as notices:
         try:
             archive = PostgresArchive(pool, locks, origin)
-            yield _sinks(settings, archive, hub, NOTIFIED_POLL_SECONDS)
+            yield _sinks(settings, archive, hub, NOTIFIED_POLL_SECONDS), notices
         finally:
             await locks.close()
 

@@ -1,5 +1,7 @@
 """While Temporal is unreachable: health says NOT_SERVING and calls that need Temporal
-answer UNAVAILABLE at once (gateway/temporal/reachability.py says when).
+answer UNAVAILABLE at once (gateway/temporal/reachability.py says when). While the log
+database is unreachable (OTTOSCALER_DATABASE_URL), health says NOT_SERVING too; log
+reads answer UNAVAILABLE by themselves and pipelines go on.
 
 Without this a call would wait out the Temporal client's own retries, some 10 seconds,
 before failing. GetWorkerStatus is answered from the worker status cache and
@@ -10,8 +12,9 @@ Ottoscaler would not bring Temporal back).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import grpc
 from grpc import aio
@@ -53,20 +56,31 @@ class TemporalGate(aio.ServerInterceptor):
         yield
 
 
-async def health_follows(
-    servicer: health.aio.HealthServicer, temporal: Reachability, names: Sequence[str]
-) -> None:
-    """Sets `names` (the overall health "" among them) from Temporal's reachability, now
-    and at each change."""
+class Dependency(Protocol):
+    """Something the gateway needs that may stop answering: Temporal (its reachability
+    check), the log database (its notice listener)."""
 
-    async def follow(reachable: bool) -> None:
+    @property
+    def reachable(self) -> bool: ...
+
+    def on_change(self, listener: Callable[[bool], Awaitable[None]]) -> None: ...
+
+
+async def health_follows(
+    servicer: health.aio.HealthServicer, dependencies: Sequence[Dependency], names: Sequence[str]
+) -> None:
+    """Sets `names` (the overall health "" among them) SERVING while every dependency
+    answers and NOT_SERVING while one does not, now and at each change."""
+
+    async def follow(_: bool) -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if reachable
+            if all(dependency.reachable for dependency in dependencies)
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in names:
             await servicer.set(name, status)
 
-    await follow(temporal.reachable)
-    temporal.on_change(follow)
+    await follow(True)
+    for dependency in dependencies:
+        dependency.on_change(follow)

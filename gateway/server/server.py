@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.server.auth import AGENT_LOGS_SERVICE, BearerAuthInterceptor
 from gateway.server.errors import ErrorInterceptor
 from gateway.server.metrics import Metrics, MetricsInterceptor
-from gateway.server.outage import LIVENESS, TemporalGate, health_follows
+from gateway.server.outage import LIVENESS, Dependency, TemporalGate, health_follows
 from gateway.server.servicer import OttoscalerServicer
 from gateway.temporal.reachability import Reachability
 from ottoscaler.v1 import ottoscaler_pb2 as pb
@@ -35,13 +35,15 @@ async def create_server(
     metrics: Metrics | None = None,
     credentials: grpc.ServerCredentials | None = None,
     temporal: Reachability | None = None,
+    database: Dependency | None = None,
 ) -> tuple[aio.Server, int]:
     """Starts the server and returns it with the bound port (port 0 picks a free one).
 
     auth_token: the bearer token every call but health and reflection must carry; None or
     empty: no check. metrics: where calls are counted; None: nowhere. credentials: TLS
     (gateway/server/tls.py); None: plaintext. temporal: Temporal's reachability, which
-    health and the gate follow; None: always SERVING.
+    health and the gate follow; database: the log database's, which health follows;
+    None: always SERVING.
     """
     interceptors: list[aio.ServerInterceptor] = []
     if metrics is not None:
@@ -74,6 +76,6 @@ async def create_server(
     await server.start()
     for name in ["", LIVENESS, *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if temporal is not None:
-        await health_follows(health_servicer, temporal, ["", *SERVICE_NAMES])
+    dependencies = [d for d in (temporal, database) if d is not None]
+    await health_follows(health_servicer, dependencies, ["", *SERVICE_NAMES])
     return server, bound

@@ -53,7 +53,7 @@ def settings_for(
 @asynccontextmanager
 async def gateway_alone(client: Client, settings: Settings) -> AsyncIterator[Stub]:
     """The gRPC gateway without the Temporal worker that `running_ottoscaler` adds."""
-    async with log_sinks(settings) as logs:
+    async with log_sinks(settings) as (logs, _):
         servicer = OttoscalerServicer(
             pipelines=PipelineService(client, settings),
             pools=PoolService(client, settings, WorkerStatusCache(MockRuntime())),

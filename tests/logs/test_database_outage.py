@@ -1,17 +1,18 @@
 """The log database stops for 20 s in the middle of a pipeline and starts again: the
-pipeline completes, every line is archived and forwarded once and in order, and log
-readers meanwhile get UNAVAILABLE, never INTERNAL."""
+pipeline completes, every line is archived and forwarded once and in order, log readers
+meanwhile get UNAVAILABLE, never INTERNAL, and health says NOT_SERVING until it is back."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import pytest
 from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -31,13 +32,13 @@ LINES = 400
 
 
 @pytest.fixture
-async def stub(
+async def channel(
     client: Client,
     task_queue: str,
     tmp_path: Path,
     restartable_postgres: RestartablePostgres,
     otto_handler_addr: str,
-) -> AsyncIterator[Stub]:
+) -> AsyncIterator[aio.Channel]:
     settings = Settings(
         grpc_port=0,
         temporal_task_queue=task_queue,
@@ -50,11 +51,11 @@ async def stub(
         running_ottoscaler(settings, client) as running,
         aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
     ):
-        yield pb_grpc.OttoscalerServiceStub(channel)
+        yield channel
 
 
 async def test_logs_wait_for_the_database_and_lose_nothing(
-    stub: Stub,
+    channel: aio.Channel,
     client: Client,
     restartable_postgres: RestartablePostgres,
     otto_handler: FakeOttoHandler,
@@ -63,6 +64,13 @@ async def test_logs_wait_for_the_database_and_lose_nothing(
     request = pipeline(
         printing("build", workers=2, lines=LINES, rate=20), printing("after", "build", lines=5)
     )
+    stub: Stub = pb_grpc.OttoscalerServiceStub(channel)
+    health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs carry no types
+
+    async def health_is(status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> bool:
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        return bool(answer.status == status)
+
     running = asyncio.create_task(collect(stub.ExecutePipeline(request)))
 
     async def forwarding() -> bool:
@@ -70,6 +78,7 @@ async def test_logs_wait_for_the_database_and_lose_nothing(
 
     await eventually(forwarding, within=60)
     await restartable_postgres.stop()
+    await eventually(lambda: health_is(health_pb2.HealthCheckResponse.NOT_SERVING))
     # Meanwhile a reader is told the archive is unavailable, not that Ottoscaler broke.
     replay = pb.WorkerLogsRequest(pipeline_id=request.pipeline_id)
     with pytest.raises(aio.AioRpcError) as refused:
@@ -78,6 +87,7 @@ async def test_logs_wait_for_the_database_and_lose_nothing(
     assert "log database is unreachable" in str(refused.value.details())
     await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself: what is under test is its length
     await restartable_postgres.start()
+    await eventually(lambda: health_is(health_pb2.HealthCheckResponse.SERVING), within=30)
 
     progress = await asyncio.wait_for(running, 120)
     assert progress[-1].status == pb.STAGE_COMPLETED

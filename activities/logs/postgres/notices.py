@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 import asyncpg
@@ -23,6 +23,9 @@ from activities.logs.pods import PodMeta
 
 log = logging.getLogger(__name__)
 LOG_CHANNEL = "ottoscaler_logs"
+# The longest pause between tries to listen again: how late health may say SERVING after
+# the database came back.
+RECONNECT_PAUSE_SECONDS = 5.0
 
 
 def notice_payload(origin: str, meta: PodMeta) -> str:
@@ -51,16 +54,41 @@ def notice_meta(payload: str) -> tuple[str, PodMeta]:
     return data["origin"], meta
 
 
+# Called with True when the database answers again, False when it stops answering.
+ReachabilityListener = Callable[[bool], Awaitable[None]]
+
+
 class NoticeListener:
     """Listens on LOG_CHANNEL and tells the hub of other processes' writes. A lost
     connection is opened again; the hub's readers sweep the archive then, so nothing
-    written meanwhile is missed."""
+    written meanwhile is missed. Whether it listens is whether the database answers:
+    `reachable`, `problem` and `on_change` say so to the gateway's health."""
 
     def __init__(self, url: str, origin: str, hub: LiveHub) -> None:
         self._url = url
         self._origin = origin
         self._hub = hub
-        self.listening = asyncio.Event()
+        self.problem = "not connected yet"
+        self._listeners: list[ReachabilityListener] = []
+
+    @property
+    def reachable(self) -> bool:
+        return not self.problem
+
+    def on_change(self, listener: ReachabilityListener) -> None:
+        self._listeners.append(listener)
+
+    async def _now(self, problem: str) -> None:
+        was = self.reachable
+        self.problem = problem
+        if self.reachable == was:
+            return
+        if problem:
+            log.warning("the log database stopped answering: %s", problem)
+        else:
+            log.info("the log database answers again")
+        for listener in self._listeners:
+            await listener(self.reachable)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[NoticeListener]:
@@ -73,13 +101,12 @@ class NoticeListener:
                 await task
 
     async def _listen_forever(self) -> None:
-        backoff = Backoff(0.5, 30.0)
+        backoff = Backoff(0.5, RECONNECT_PAUSE_SECONDS)
         while True:
             try:
                 await self._listen(backoff)
             except (OSError, asyncpg.PostgresError) as err:
-                self.listening.clear()
-                log.warning("log notices: %s; listening again shortly", err)
+                await self._now(str(err) or type(err).__name__)
             await asyncio.sleep(backoff.failed())
 
     async def _listen(self, backoff: Backoff) -> None:
@@ -88,12 +115,12 @@ class NoticeListener:
         connection.add_termination_listener(lambda _: lost.set())
         try:
             await connection.add_listener(LOG_CHANNEL, self._heard)
-            self.listening.set()
             backoff.reset()
             self._hub.missed_notices()  # whatever was written while not listening
+            await self._now("")
             await lost.wait()
+            await self._now("the connection dropped")
         finally:
-            self.listening.clear()
             await connection.close()
 
     def _heard(
