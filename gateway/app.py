@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from activities.capacity import WorkerLedger
 from activities.runtimes import create_runtime
 from activities.runtimes.protocol import WorkerRuntime
 from gateway.logs.agents import AgentLogService
@@ -65,6 +66,8 @@ async def running_ottoscaler(
     try:
         async with log_sinks(settings) as (logs, log_database):
             metrics = Metrics()
+            # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
+            capacity = WorkerLedger(settings.max_workers)
             worker = create_worker(
                 client,
                 settings.temporal_task_queue,
@@ -72,11 +75,12 @@ async def running_ottoscaler(
                 settings.otto_handler_addr,
                 logs,
                 settings.signing_key,
+                capacity,
             )
             statuses = WorkerStatusCache(runtime)
             servicer = OttoscalerServicer(
                 pipelines=PipelineService(client, settings),
-                pools=PoolService(client, settings, statuses),
+                pools=PoolService(client, settings, statuses, capacity),
                 logs=LogService(settings, client, logs),
             )
             agent_logs = AgentLogService(
@@ -102,6 +106,7 @@ async def running_ottoscaler(
             )
             metrics_at = Port(settings.metrics_bind_host, settings.metrics_port, METRICS_PORT)
             async with (
+                capacity.following(runtime),
                 worker,
                 statuses.following(),
                 forwarding(settings, logs),

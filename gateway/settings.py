@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
     max_workers_per_task: int = Field(50, ge=1)
+    # Workers pending, running or being created at once, pipelines' and pools' together
+    # (activities/capacity/): past it pipeline workers wait and ScaleUps are refused.
     max_workers: int = Field(500, ge=1)
     # Pool workers' command, shell words. Empty: the image's own command on kubernetes, a
     # short demo agent on local (gateway/pools/wire.py, DEFAULT_LOCAL_AGENT_COMMAND).

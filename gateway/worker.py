@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.capacity import Unlimited, WorkerCapacity
 from activities.logs import LiveHub, LogSinks
 from activities.pools.notify import WorkerNotifier
 from activities.pools.workers import PoolActivities
@@ -33,10 +34,13 @@ def create_worker(
     otto_handler_addr: str = "",
     logs: LogSinks | None = None,
     signing_key: bytes = PROCESS_SIGNING_KEY,
+    capacity: WorkerCapacity | None = None,
 ) -> Worker:
     """logs None: workers' lines reach live subscribers only, nothing is archived.
-    signing_key: what workers' agent credentials are made with (Settings.signing_key)."""
-    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), signing_key)
+    signing_key: what workers' agent credentials are made with (Settings.signing_key).
+    capacity None: no MAX_WORKERS."""
+    capacity = capacity or Unlimited()
+    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), signing_key, capacity)
     return Worker(
         client,
         task_queue=task_queue,
@@ -44,7 +48,7 @@ def create_worker(
         max_concurrent_activities=ACTIVITY_SLOTS,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activities=[
-            *WorkerActivities(runtime).all(),
+            *WorkerActivities(runtime, capacity).all(),
             *PoolActivities(runtime, signing_key).all(),
             ReaperActivities(runtime, client).reap_orphans,
             *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),

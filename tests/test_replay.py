@@ -23,6 +23,7 @@ SCENARIOS = {
     "failure",
     "children",
     "child-failure",
+    "room",
 }
 # Recorded before failed runs ended failed (a failed pipeline completed then): such runs
 # must still replay, so a query on an old failed pipeline keeps working. Not re-recorded.

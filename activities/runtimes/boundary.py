@@ -38,14 +38,16 @@ async def runtime_boundary(call: Awaitable[T]) -> T:
 
 
 async def heartbeating(call: Awaitable[T]) -> T:
-    """Awaits call while heartbeating, so a crashed Ottoscaler is noticed in seconds."""
+    """Awaits call while heartbeating, so a crashed Ottoscaler is noticed in seconds. The
+    heartbeats carry what the last attempt's did (a log cursor), for the next to resume."""
     interval = heartbeat_interval()
+    details = activity.info().heartbeat_details
     waiting = asyncio.ensure_future(call)
     try:
         while True:
             done, _ = await asyncio.wait({waiting}, timeout=interval)
             if done:
                 return waiting.result()
-            activity.heartbeat()
+            activity.heartbeat(*details)
     finally:
         waiting.cancel()

@@ -14,6 +14,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.capacity import WorkerCapacity
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
 from workflows.workers.calls import AWAIT_WORKER, DELETE_WORKER
@@ -21,8 +22,9 @@ from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
 class WorkerActivities:
-    def __init__(self, runtime: WorkerRuntime) -> None:
+    def __init__(self, runtime: WorkerRuntime, capacity: WorkerCapacity) -> None:
         self.runtime = runtime
+        self.capacity = capacity
 
     @activity.defn(name=AWAIT_WORKER)
     async def await_worker(self, spec: WorkerSpec) -> WorkerOutcome:
@@ -30,6 +32,9 @@ class WorkerActivities:
 
     @activity.defn(name=DELETE_WORKER)
     async def delete_worker(self, name: str) -> None:
+        # A run_worker still waiting for room for it (its stage was cancelled) gives up,
+        # and its room is free once the runtime reports the worker gone.
+        await self.capacity.abort(name)
         await runtime_boundary(self.runtime.delete(name))
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:

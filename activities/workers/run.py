@@ -1,5 +1,7 @@
 """run_worker: one activity per shard attempt, from creating its worker to deleting it.
 
+It first takes room for the worker under MAX_WORKERS, waiting for it if need be
+(room.py), and gives it back once the worker is deleted or the activity ends otherwise.
 It creates the worker (idempotent: the name is deterministic, so a retry finds the
 worker it made), follows it to its end while its output is archived (tail.py), and
 deletes it once its last lines are. Its heartbeat carries the log cursor, so a retry on
@@ -21,25 +23,37 @@ from contextlib import suppress
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.capacity import WorkerCapacity
 from activities.logs import LogSinks, pod_meta
 from activities.logs.credentials import with_agent_credential
 from activities.logs.outage import until_reachable
 from activities.logs.store import ArchiveUnavailable
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
+from activities.workers.room import RoomWaits
 from activities.workers.tail import LogTail
 from workflows.workers.calls import RUN_WORKER
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
 class WorkerRunActivities:
-    def __init__(self, runtime: WorkerRuntime, sinks: LogSinks, signing_key: bytes) -> None:
+    def __init__(
+        self, runtime: WorkerRuntime, sinks: LogSinks, signing_key: bytes, capacity: WorkerCapacity
+    ) -> None:
         self.runtime = runtime
         self.sinks = sinks
         self.signing_key = signing_key
+        self.room = RoomWaits(capacity)
 
     @activity.defn(name=RUN_WORKER)
     async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
+        room = await self.room.room_for(spec)
+        try:
+            return await self._run(spec)
+        finally:
+            await room.release()
+
+    async def _run(self, spec: WorkerSpec) -> WorkerOutcome:
         await runtime_boundary(self.runtime.create(with_agent_credential(spec, self.signing_key)))
         # ArchiveBusy (a stale attempt of this activity still holds the log) is retried;
         # an archive that cannot be reached is waited for.

@@ -1,8 +1,9 @@
 """OttoscalerService's worker-pool RPCs: ScaleUp, ScaleDown, GetWorkerStatus.
 
 A thin adapter: validate (INVALID_ARGUMENT naming the field and the limit), admit against
-MAX_WORKERS (RESOURCE_EXHAUSTED), then ask the task's WorkerPoolWorkflow. Worker status
-comes from the WorkerStatusCache, never from a list call.
+MAX_WORKERS (RESOURCE_EXHAUSTED; the room pipelines share, activities/capacity/), then ask
+the task's WorkerPoolWorkflow. Worker status comes from the WorkerStatusCache, never from a
+list call.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from gateway.errors import ResourceExhausted
+from activities.capacity import CapacityUnknown, NoRoom, Reservation, WorkerCapacity
+from gateway.errors import ResourceExhausted, Unavailable
 from gateway.pools.client import PoolClient
 from gateway.pools.status import WorkerStatusCache
 from gateway.pools.wire import agent_command, scale_result_to_wire, scale_up_from_wire
@@ -27,9 +29,16 @@ from workflows.pool.validation import validate_scale_down, validate_scale_up
 
 
 class PoolService:
-    def __init__(self, client: Client, settings: Settings, statuses: WorkerStatusCache) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        statuses: WorkerStatusCache,
+        capacity: WorkerCapacity,
+    ) -> None:
         self.settings = settings
         self.statuses = statuses
+        self.capacity = capacity
         self.pools = PoolClient(
             client,
             settings.temporal_task_queue,
@@ -40,36 +49,40 @@ class PoolService:
             ),
         )
         self.command = agent_command(settings)
-        # Workers asked for by ScaleUps in flight here, not yet seen in the cache.
-        self._reserved = 0
 
     async def scale_up(self, request: pb.ScaleRequest) -> pb.ScaleResponse:
         check_map("metadata", request.metadata, Limits())
         wanted = scale_up_from_wire(request, self.settings.otto_agent_image, self.command)
         validate_scale_up(wanted, self.settings.max_workers_per_task)
-        async with self._admitted(wanted):
+        async with self._admitted(wanted) as room:
             result = await self.pools.scale_up(wanted)
+            if room is not None:  # its workers count as live once the runtime reports them
+                await room.release(created=result.worker_names)
         return scale_result_to_wire(result)
 
     @asynccontextmanager
-    async def _admitted(self, wanted: ScaleUpRequest) -> AsyncIterator[None]:
-        """Refuses a ScaleUp that would pass MAX_WORKERS, unless it repeats an answered one."""
-        limit = self.settings.max_workers
-        active = self.statuses.active_count() + self._reserved
-        if active + wanted.worker_count > limit:
+    async def _admitted(self, wanted: ScaleUpRequest) -> AsyncIterator[Reservation | None]:
+        """Room for the ScaleUp's workers while the pool creates them (None for a repeat of
+        an answered one, which creates nothing). Refuses one that would pass MAX_WORKERS."""
+        room: Reservation | None = None
+        try:
+            room = await self.capacity.take(wanted.worker_count)
+        except CapacityUnknown as err:
+            raise Unavailable(str(err)) from None
+        except NoRoom as err:
             repeat = wanted.request_id and await self.pools.answered(
                 wanted.task_id, wanted.request_id
             )
             if not repeat:
                 raise ResourceExhausted(
                     f"worker_count: {wanted.worker_count} more workers would pass "
-                    f"MAX_WORKERS={limit} ({active} are pending, running or being created)"
-                )
-        self._reserved += wanted.worker_count
+                    f"MAX_WORKERS={err.limit} ({err.in_use} are pending, running or being created)"
+                ) from None
         try:
-            yield
+            yield room
         finally:
-            self._reserved -= wanted.worker_count
+            if room is not None:
+                await room.release()
 
     async def scale_down(self, request: pb.ScaleRequest) -> pb.ScaleResponse:
         """An empty task_id applies the target to every pool."""

@@ -9,25 +9,20 @@ After a feed failure the cache resubscribes and the new snapshot replaces what i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from activities.runtimes.feed import mirroring
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind, WorkerRuntime
 from gateway.errors import InvalidArgument, NotFound, Unavailable
 from gateway.pools.wire import worker_to_wire
 from ottoscaler.v1 import ottoscaler_pb2 as pb
-from workflows.pool.plan import ACTIVE
 from workflows.pool.specs import POOL_INDEX_LABEL
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerInfo, WorkerPhase
 
-log = logging.getLogger(__name__)
-
 SYNC_TIMEOUT_SECONDS = 5.0
-RESUBSCRIBE_DELAY_SECONDS = 1.0
 # Distinct questions remembered between two changes; more clears the memory.
 ANSWER_MEMORY = 1024
 _FILTERS = {phase.value: phase for phase in WorkerPhase}
@@ -60,25 +55,8 @@ class WorkerStatusCache:
 
     @asynccontextmanager
     async def following(self) -> AsyncIterator[WorkerStatusCache]:
-        task = asyncio.create_task(self._follow())
-        try:
+        async with mirroring(self._runtime, {Labels.MANAGED_BY: MANAGED_BY}, self._apply):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                feed = self._runtime.watch({Labels.MANAGED_BY: MANAGED_BY})
-                async with contextlib.aclosing(feed) as events:
-                    async for event in events:
-                        self._apply(event)
-                log.warning("the worker change feed ended; subscribing again")
-            except Exception:
-                log.exception("the worker change feed failed; subscribing again")
-            await asyncio.sleep(RESUBSCRIBE_DELAY_SECONDS)
 
     def _apply(self, event: WorkerEvent) -> None:
         if event.kind is WorkerEventKind.SNAPSHOT:
@@ -95,10 +73,6 @@ class WorkerStatusCache:
         """The worker's phase as last reported; None while the runtime does not list it."""
         entry = self._entries.get(name)
         return entry.info.phase if entry else None
-
-    def active_count(self) -> int:
-        """Pending and running workers, for the MAX_WORKERS check."""
-        return sum(1 for e in self._entries.values() if e.info.phase in ACTIVE)
 
     def pool_task_ids(self) -> set[str]:
         """Tasks that have pool workers (pipeline workers have no pool index)."""

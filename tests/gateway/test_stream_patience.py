@@ -18,6 +18,7 @@ import pytest
 from grpc import aio
 from temporalio.client import Client
 
+from activities.capacity import Unlimited
 from activities.runtimes.mock.runtime import MockRuntime
 from gateway.logs.machinery import log_sinks
 from gateway.logs.service import LogService
@@ -56,7 +57,7 @@ async def gateway_alone(client: Client, settings: Settings) -> AsyncIterator[Stu
     async with log_sinks(settings) as (logs, _):
         servicer = OttoscalerServicer(
             pipelines=PipelineService(client, settings),
-            pools=PoolService(client, settings, WorkerStatusCache(MockRuntime())),
+            pools=PoolService(client, settings, WorkerStatusCache(MockRuntime()), Unlimited()),
             logs=LogService(settings, client, logs),
         )
         server, port = await create_server(servicer, "127.0.0.1", 0)

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.capacity import WorkerLedger
+from activities.runtimes.mock.runtime import MockRuntime
 from gateway.pipelines.stream import final_page
 from gateway.temporal.devserver import temporal_binary
 from gateway.temporal.replay import fetch_with_children
+from gateway.worker import create_worker
 from tests.builders import mock_stage, pipeline, start, worker
 from tests.waiting import eventually
 from workflows.pipeline.models import PipelineSpec
@@ -51,7 +56,22 @@ SCENARIOS: dict[str, PipelineSpec] = {
         mock_stage("wide-a", workers=10, max_attempts=45, exit_code=1, retryable=["OOMKilled"]),
         *(mock_stage(f"wide-{n}", workers=10, max_attempts=45) for n in "bc"),
     ),
+    # Run where MAX_WORKERS is 1: the second worker waits for room, and says so.
+    "room": pipeline(mock_stage("crowded", workers=2, duration=3)),
 }
+CROWDED = {"room"}
+
+
+@asynccontextmanager
+async def crowded_worker(client: Client, task_queue: str) -> AsyncIterator[None]:
+    """A Temporal worker whose MAX_WORKERS is 1."""
+    runtime = MockRuntime()
+    capacity = WorkerLedger(1)
+    async with (
+        capacity.following(runtime),
+        create_worker(client, task_queue, runtime, capacity=capacity),
+    ):
+        yield
 
 
 async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -> None:
@@ -76,10 +96,12 @@ async def record() -> list[Path]:
     )
     try:
         task_queue = f"histories-{uuid.uuid4().hex[:8]}"
-        async with worker(env.client, task_queue):
+        crowded_queue = f"{task_queue}-crowded"
+        async with worker(env.client, task_queue), crowded_worker(env.client, crowded_queue):
             for name, spec in SCENARIOS.items():
                 spec = spec.model_copy(update={"pipeline_id": f"history-{name}"})
-                await _run(env.client, task_queue, name, spec)
+                queue = crowded_queue if name in CROWDED else task_queue
+                await _run(env.client, queue, name, spec)
                 for history in await fetch_with_children(
                     env.client, f"pipeline-{spec.pipeline_id}"
                 ):

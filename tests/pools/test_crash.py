@@ -11,6 +11,7 @@ import asyncio
 
 from temporalio.client import Client
 
+from activities.capacity import WorkerLedger
 from activities.runtimes.mock.runtime import MockRuntime
 from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
@@ -54,10 +55,11 @@ async def test_a_scale_up_survives_a_worker_crash_without_extra_workers(
     )
     runtime = StallingRuntime()
     statuses = WorkerStatusCache(runtime)
-    pools = PoolService(client, settings, statuses)
+    capacity = WorkerLedger(settings.max_workers)
+    pools = PoolService(client, settings, statuses, capacity)
     task = new_task()
     request = scale_request(task, WORKERS, "req-crash", mock_duration="600")
-    async with statuses.following():
+    async with statuses.following(), capacity.following(runtime):
         first = create_worker(client, task_queue, runtime)
         running = asyncio.create_task(first.run())
         call = asyncio.create_task(pools.scale_up(request))

@@ -8,6 +8,7 @@ import logging
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from activities.capacity import Unlimited
 from activities.runtimes.mock.runtime import MockRuntime
 from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
@@ -42,6 +43,7 @@ async def test_a_scale_up_during_the_end_of_its_pool_lands_in_a_new_pool(
         client,
         Settings(temporal_task_queue=task_queue, ottoscaler_runtime=RuntimeKind.MOCK),
         statuses,
+        Unlimited(),
     )
     task = new_task()
     async with statuses.following(), create_worker(client, task_queue, runtime):

@@ -18,6 +18,7 @@ from workflows.pipeline.models import (
     StageState,
     StageStatus,
 )
+from workflows.workers.room import RoomReport
 
 # Keeps one query answer far below gRPC's 4 MiB message limit; callers page on.
 PAGE_LIMIT = 500
@@ -32,6 +33,8 @@ class PipelineProgress:
         self.started_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error_message = ""
+        # Workers of each stage's current attempt that wait for room under MAX_WORKERS.
+        self._waiting: dict[str, frozenset[str]] = {}
 
     @property
     def version(self) -> int:
@@ -104,6 +107,28 @@ class PipelineProgress:
             metrics=metrics,
         )
 
+    def room_reported(self, now: datetime, report: RoomReport) -> bool:
+        """Workers of a running attempt started or stopped waiting for room. Logs a
+        transition only when the stage starts or stops waiting; True when it did."""
+        state = self.stages.get(report.stage_id)
+        if state is None or state.status is not StageStatus.RUNNING:
+            return False  # a late report must not reopen a finished stage
+        if state.attempt != report.attempt:
+            return False
+        before = self._waiting.get(report.stage_id, frozenset())
+        after = (before | set(report.waiting)) - set(report.done_waiting)
+        if bool(after) == bool(before):
+            self._waiting[report.stage_id] = after
+            return False
+        attempt = f"attempt {state.attempt}/{state.max_attempts}"
+        if after:
+            message = f"{attempt} · waiting for room: MAX_WORKERS={report.max_workers}"
+        else:
+            message = f"{attempt} · no longer waiting for room"
+        self._move(now, report.stage_id, StageStatus.RUNNING, message)
+        self._waiting[report.stage_id] = after
+        return True
+
     def stage_skipped(self, now: datetime, stage_id: str, message: str) -> None:
         self._move(now, stage_id, StageStatus.SKIPPED, message)
 
@@ -123,7 +148,9 @@ class PipelineProgress:
         metrics: StageMetrics | None = None,
     ) -> None:
         """Sets the stage's new state (times stamped on entering RUNNING and on finishing)
-        and logs the transition. Fields left None keep their value."""
+        and logs the transition. Fields left None keep their value. Any move ends what
+        the stage's workers waited for; a room report sets it again."""
+        self._waiting.pop(stage_id, None)
         old = self.stages[stage_id]
         started_at = old.started_at
         if status is StageStatus.RUNNING and started_at is None:

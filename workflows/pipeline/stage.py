@@ -21,6 +21,7 @@ from workflows.pipeline.models import StageMetrics, StageStatus
 from workflows.pipeline.outcome import fails_when_failed, stage_failed
 from workflows.pipeline.shards import StageContext, is_retryable, shard_name
 from workflows.workers import calls as worker_calls
+from workflows.workers.room import ROOM_SIGNAL, RoomReport
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 STAGE_REPORT_SIGNAL = "stage_report"
@@ -154,12 +155,12 @@ class _SignalParent:
     ) -> None:
         await self._send(StageStatus.RETRYING, attempt, (), error)
 
+    async def room_reported(self, report: RoomReport) -> None:
+        await self._signal(ROOM_SIGNAL, report)
+
     async def _send(
         self, status: StageStatus, attempt: int, names: tuple[str, ...], error: str
     ) -> None:
-        parent = workflow.info().parent
-        if parent is None:
-            return
         report = StageReport(
             stage_id=self.inp.stage.stage_id,
             status=status,
@@ -167,8 +168,14 @@ class _SignalParent:
             worker_pod_names=names,
             error_message=error,
         )
+        await self._signal(STAGE_REPORT_SIGNAL, report)
+
+    async def _signal(self, name: str, report: StageReport | RoomReport) -> None:
+        parent = workflow.info().parent
+        if parent is None:
+            return
         pipeline = workflow.get_external_workflow_handle(parent.workflow_id, run_id=parent.run_id)
-        await pipeline.signal(STAGE_REPORT_SIGNAL, report)
+        await pipeline.signal(name, report)
 
 
 # Outside the SDK's sandbox, which made a 20-stage pipeline's workflow take 178 ms
@@ -178,10 +185,21 @@ class _SignalParent:
 class StageWorkflow:
     """A stage too large for its pipeline's history, in a history of its own."""
 
+    @workflow.init
+    def __init__(self, inp: StageInput) -> None:
+        self._parent = _SignalParent(inp)
+
+    @workflow.signal(name=ROOM_SIGNAL)
+    async def room_report(self, report: RoomReport) -> None:
+        """Its workers' waits for room belong in the pipeline's progress."""
+        await self._parent.room_reported(report)
+
     @workflow.run
     async def run(self, inp: StageInput) -> StageResult:
         ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
-        result = await run_stage(ctx, _SignalParent(inp))
+        result = await run_stage(ctx, self._parent)
+        # A room report being forwarded is sent before the stage ends, not dropped.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if result.status is StageStatus.FAILED and fails_when_failed():
             raise stage_failed(inp.stage.stage_id, result)
         return result

@@ -42,6 +42,7 @@ from workflows.pipeline.shards import StageContext
 from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow, run_stage
 from workflows.pipeline.validation import validate_pipeline
 from workflows.workers.naming import stage_workflow_id
+from workflows.workers.room import ROOM_SIGNAL, RoomReport
 
 # The transitions a finished pipeline returns with its snapshot: enough for a stream to
 # end without querying the closed run, which a worker would have to replay to answer.
@@ -89,6 +90,13 @@ class PipelineWorkflow:
             )
         else:
             await self.attempt_started(report.stage_id, report.attempt, report.worker_pod_names)
+
+    @workflow.signal(name=ROOM_SIGNAL)
+    def room_report(self, report: RoomReport) -> None:
+        """Workers waiting for room under MAX_WORKERS, from run_worker's process (or
+        forwarded by a child stage)."""
+        if self._progress.room_reported(workflow.now(), report):
+            self._show_stages()
 
     # The StageReporter of every stage: what its progress shows.
 

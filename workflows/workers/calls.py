@@ -37,6 +37,9 @@ UNBOUNDED_STAGE_LIMIT = timedelta(hours=24)
 QUICK_CALL = timedelta(seconds=60)
 # How long a tail may take after the worker ended to archive what it printed last.
 TAIL_DRAIN = timedelta(minutes=10)
+# How long a pipeline worker may wait for room under MAX_WORKERS before its shard fails
+# with NoRoom (nothing waits forever); run_worker's timeout allows for it.
+ROOM_WAIT = timedelta(hours=24)
 
 
 def worker_lifetime(spec: WorkerSpec) -> timedelta:
@@ -71,7 +74,8 @@ async def delete_worker(spec: WorkerSpec) -> None:
 
 
 async def run_worker(spec: WorkerSpec) -> WorkerOutcome:
-    """Creates, follows (its output archived) and deletes one worker; its outcome.
+    """Waits for room under MAX_WORKERS, then creates, follows (its output archived) and
+    deletes one worker; its outcome.
 
     Cancelled, the activity is only asked to stop (the caller deletes the worker at once
     rather than wait for the cancel to reach the activity with its next heartbeat)."""
@@ -79,7 +83,7 @@ async def run_worker(spec: WorkerSpec) -> WorkerOutcome:
         RUN_WORKER,
         spec,
         result_type=WorkerOutcome,
-        start_to_close_timeout=worker_lifetime(spec) + TAIL_DRAIN,
+        start_to_close_timeout=ROOM_WAIT + worker_lifetime(spec) + TAIL_DRAIN,
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=INFRA_RETRY,
         summary=spec.summary,

@@ -99,20 +99,31 @@ class MockRuntime:
     def __init__(self) -> None:
         self._workers: dict[str, MockWorker] = {}
         self._feed = WorkerFeed(self._workers)
+        # Workers pending or running now, and the most there ever were at once: what
+        # MAX_WORKERS bounds, as the runtime itself saw it.
+        self._live: set[str] = set()
+        self.peak_live = 0
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         script = MockScript(spec)  # reject a bad script before anything exists
         record = self._workers.get(spec.name)
         if record is None:
-            record = MockWorker(spec, on_change=self._feed.changed)
+            record = MockWorker(spec, on_change=self._changed)
             if script.pending > 0:
                 loop = asyncio.get_running_loop()
                 record.starter = loop.call_later(script.pending, record.start)
             else:
                 record.started_at = record.created_at
             self._workers[spec.name] = record
+            self._live.add(spec.name)
+            self.peak_live = max(self.peak_live, len(self._live))
             self._feed.changed(record)
         return record.info()
+
+    def _changed(self, record: WorkerRecord) -> None:
+        if record.outcome is not None:
+            self._live.discard(record.spec.name)
+        self._feed.changed(record)
 
     async def wait(self, spec: WorkerSpec) -> WorkerOutcome:
         record = self._workers.get(spec.name)
@@ -133,6 +144,7 @@ class MockRuntime:
 
     async def delete(self, name: str) -> None:
         record = self._workers.pop(name, None)
+        self._live.discard(name)
         if record is not None:
             if record.starter is not None:
                 record.starter.cancel()
