@@ -67,7 +67,7 @@ async def test_logs_wait_for_the_database_and_lose_nothing(
     stub: Stub = pb_grpc.OttoscalerServiceStub(channel)
     health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs carry no types
 
-    async def health_is(status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> bool:
+    async def health_is(status: int) -> bool:
         answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
         return bool(answer.status == status)
 
