@@ -65,8 +65,10 @@ class RestartablePostgres:
     async def stop(self) -> None:
         """A fast shutdown (SIGINT to the postmaster): clients are disconnected, as when
         the database restarts. Returns once the server is gone."""
-        pid = self.server.get_pid()
-        if pid is None:
+        # postmaster.pid, not the wheel's record: that is of its own start, not of start().
+        try:
+            pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        except FileNotFoundError:
             return
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)
