@@ -59,6 +59,7 @@ async def running_ottoscaler(
         settings.namespace,
         settings.otto_agent_image,
         owner=settings.ottoscaler_owner,
+        secrets_dir=settings.ottoscaler_data_dir / "secrets",
     )
     try:
         async with log_sinks(settings) as logs:
@@ -73,7 +74,7 @@ async def running_ottoscaler(
             )
             statuses = WorkerStatusCache(runtime)
             servicer = OttoscalerServicer(
-                pipelines=PipelineService(client, settings),
+                pipelines=PipelineService(client, settings, runtime.secrets),
                 pools=PoolService(client, settings, statuses),
                 logs=LogService(settings, client, logs),
             )

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerRuntime
+from activities.secrets.files import FileSecretStore
 
 
 def create_runtime(
-    kind: str, namespace: str, default_image: str, *, owner: str = ""
+    kind: str,
+    namespace: str,
+    default_image: str,
+    *,
+    owner: str = "",
+    secrets_dir: Path | None = None,
 ) -> WorkerRuntime:
-    """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes'."""
+    """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes',
+    secrets_dir (under the data dir) where local and mock keep secrets, 0600 files."""
     if kind == "mock":
-        return MockRuntime()
+        return MockRuntime(FileSecretStore(secrets_dir))
     if kind == "local":
-        return LocalRuntime()
+        return LocalRuntime(FileSecretStore(secrets_dir))
     if kind == "kubernetes":
         # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
         from activities.runtimes.kubernetes.runtime import KubernetesRuntime

@@ -3,7 +3,8 @@
 Output is captured line by line into the worker's log. The image is ignored (with one
 warning). Processes start in their own session so that a timeout or a delete kills the
 whole process group, `sh -c` children included. Workers do not inherit Ottoscaler's
-environment (it may hold secrets), only PATH, HOME, LANG and TMPDIR plus their own env.
+environment (it may hold secrets), only PATH, HOME, LANG and TMPDIR plus their own env
+and their secrets, read from the store as the process starts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 
 from activities.logs.lines import LogCursor, OutputLine, WorkerLog, utcnow
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerNotFound
-from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching
+from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching, secret_env
+from activities.secrets.files import FileSecretStore
+from activities.secrets.store import SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,8 @@ class LocalWorker(WorkerRecord):
 class LocalRuntime:
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: SecretStore | None = None) -> None:
+        self.secrets = secrets or FileSecretStore()
         self._workers: dict[str, LocalWorker] = {}
         self._feed = WorkerFeed(self._workers)
         self._warned_image = False
@@ -55,6 +59,7 @@ class LocalRuntime:
             self._warned_image = True
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update(spec.env)
+        env.update(await secret_env(self.secrets, spec))
         worker = LocalWorker(spec, on_change=self._feed.changed)
         try:
             worker.process = await asyncio.create_subprocess_exec(

@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
-from workflows.workers.calls import AWAIT_WORKER, DELETE_WORKER
+from workflows.workers.calls import AWAIT_WORKER, DELETE_SECRETS, DELETE_WORKER
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
@@ -32,5 +32,9 @@ class WorkerActivities:
     async def delete_worker(self, name: str) -> None:
         await runtime_boundary(self.runtime.delete(name))
 
+    @activity.defn(name=DELETE_SECRETS)
+    async def delete_secrets(self, store: str) -> None:
+        await runtime_boundary(self.runtime.secrets.delete(store))
+
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
-        return [self.await_worker, self.delete_worker]
+        return [self.await_worker, self.delete_worker, self.delete_secrets]

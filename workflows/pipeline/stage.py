@@ -180,7 +180,9 @@ class StageWorkflow:
 
     @workflow.run
     async def run(self, inp: StageInput) -> StageResult:
-        ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
+        ctx = StageContext(
+            inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage, inp.secrets
+        )
         result = await run_stage(ctx, _SignalParent(inp))
         if result.status is StageStatus.FAILED and fails_when_failed():
             raise stage_failed(inp.stage.stage_id, result)

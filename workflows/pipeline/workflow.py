@@ -38,9 +38,11 @@ from workflows.pipeline.outcome import (
 )
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
+from workflows.pipeline.secrets import stage_secret_refs
 from workflows.pipeline.shards import StageContext
 from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow, run_stage
 from workflows.pipeline.validation import validate_pipeline
+from workflows.workers import calls as worker_calls
 from workflows.workers.naming import stage_workflow_id
 
 # The transitions a finished pipeline returns with its snapshot: enough for a stream to
@@ -119,13 +121,17 @@ class PipelineWorkflow:
                 self._show_stages()
         graph = {s.stage_id: s.depends_on for s in spec.stages}
         try:
-            await self._run_dag(graph)
-        except asyncio.CancelledError:
-            reason = workflow.cancellation_reason() or "cancelled"
-            await self._cancel_unfinished(f"cancelled: {reason}")
-            self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled: {reason}")
-            raise
-        return self._finish_pipeline()
+            try:
+                await self._run_dag(graph)
+            except asyncio.CancelledError:
+                reason = workflow.cancellation_reason() or "cancelled"
+                await self._cancel_unfinished(f"cancelled: {reason}")
+                self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled: {reason}")
+                raise
+            return self._finish_pipeline()
+        finally:
+            if spec.secret_store:  # the values are gone with the run (the reaper backs this up)
+                await worker_calls.delete_secrets(spec.secret_store)
 
     async def _run_dag(self, graph: Graph) -> None:
         running = self._running
@@ -151,8 +157,11 @@ class PipelineWorkflow:
     async def _run_stage(self, stage: StageSpec) -> StageResult:
         spec = self._input.spec
         run = workflow.info().run_id
+        secrets = stage_secret_refs(spec, stage)
         if stage.stage_id not in self._children:
-            ctx = StageContext(spec.pipeline_id, spec.repository, spec.commit_sha, run, stage)
+            ctx = StageContext(
+                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets
+            )
             return await run_stage(ctx, self)
         inp = StageInput(
             pipeline_id=spec.pipeline_id,
@@ -160,6 +169,7 @@ class PipelineWorkflow:
             commit_sha=spec.commit_sha,
             run=run,
             stage=stage,
+            secrets=secrets,
         )
         try:
             return await workflow.execute_child_workflow(
