@@ -22,6 +22,7 @@ from grpc import aio
 from temporalio.client import Client
 
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
+from activities.secrets.store import SecretStore
 from gateway.app import Running, running_ottoscaler
 from gateway.reaper.schedule import reaper_schedule_id
 from gateway.settings import RuntimeKind, Settings
@@ -30,7 +31,9 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.kube.fixtures import NAMESPACE, KubeCluster
 from tests.logs.otto_handler import FakeOttoHandler
 from tests.logs.pipelines import collect, pipeline
+from tests.reaper.test_reaper import sweep
 from tests.waiting import eventually
+from workflows.workers.spec import Labels
 
 TOKEN = "tok-9f3a7c1e55d04b2a"
 # A stage's own value of a name the pipeline also sets, and a key of several lines.
@@ -196,3 +199,35 @@ async def test_bad_secrets_are_invalid_argument_naming_the_field_never_the_value
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in (err.value.details() or "")
         assert TOKEN not in (err.value.details() or "")
+
+
+@pytest.mark.parametrize("runtime_kind", [RuntimeKind.MOCK, RuntimeKind.KUBERNETES])
+async def test_the_reaper_removes_the_secrets_a_dead_run_left(
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
+    client: Client,
+    ottoscaler: Running,
+    settings: Settings,
+    runtime_kind: RuntimeKind,
+) -> None:
+    """A run that never reached its end (terminated, as after a crash) leaves its store;
+    a sweep deletes it, and keeps the store of a run still open."""
+    store = ottoscaler.runtime.secrets
+    config = {"mock.duration": "600", "FAKE_DURATION": "600"}
+    requests = [pipeline(pb.PipelineStage(stage_id="build", config=config)) for _ in range(2)]
+    for request in requests:
+        request.secrets["API_TOKEN"] = TOKEN
+        stub.ExecutePipeline(request)  # the stream is left open: the run goes on
+    await eventually(lambda: _stores(store, 2), within=30)
+    dead, alive = (client.get_workflow_handle(f"pipeline-{r.pipeline_id}") for r in requests)
+    await dead.terminate("the process running it crashed")
+
+    result = await sweep(client, settings.temporal_task_queue, grace_seconds=0)
+
+    assert len(result.secrets_deleted) == 1
+    [kept] = await store.list()
+    assert kept.labels[Labels.PIPELINE_ID] == requests[1].pipeline_id
+    await alive.terminate("test over")
+
+
+async def _stores(store: SecretStore, count: int) -> bool:
+    return len(await store.list()) == count
