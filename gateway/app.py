@@ -79,7 +79,7 @@ async def running_ottoscaler(
             )
             statuses = WorkerStatusCache(runtime)
             servicer = OttoscalerServicer(
-                pipelines=PipelineService(client, settings),
+                pipelines=PipelineService(client, settings, runtime.secrets),
                 pools=PoolService(client, settings, statuses, capacity),
                 logs=LogService(settings, client, logs),
             )

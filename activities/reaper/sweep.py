@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
-from workflows.reaper.orphans import orphans, owners_to_check
+from workflows.pipeline.secrets import SECRET_STORE_MEMO
+from workflows.reaper.orphans import orphan_secrets, orphans, owners_to_check
 from workflows.reaper.workflow import REAP_ORPHANS, ReapInput, ReapResult
 from workflows.workers.spec import MANAGED_BY, Labels
 
@@ -39,10 +40,31 @@ class ReaperActivities:
         for name in doomed:
             activity.logger.info("deleting orphaned worker %s", name)
             await runtime_boundary(self.runtime.delete(name))
-        return ReapResult(workers=len(workers), deleted=tuple(doomed))
+        secrets = await self._reap_secrets(now, grace)
+        return ReapResult(workers=len(workers), deleted=tuple(doomed), secrets_deleted=secrets)
+
+    async def _reap_secrets(self, now: datetime, grace: timedelta) -> tuple[str, ...]:
+        """Secret stores that no open run names: a crash (or a start that attached) left them."""
+        store = self.runtime.secrets
+        stores = await runtime_boundary(store.list())
+        open_stores: dict[str, str] = {}
+        for workflow_id in owners_to_check(stores, now, grace):
+            description = await self._open(workflow_id)
+            if description is not None:
+                open_stores[workflow_id] = await description.memo_value(SECRET_STORE_MEMO, "")
+        doomed = orphan_secrets(stores, open_stores, now, grace)
+        for name in doomed:
+            activity.logger.info("deleting orphaned secrets %s", name)
+            await runtime_boundary(store.delete(name))
+        return tuple(doomed)
 
     async def _open_run(self, workflow_id: str) -> str | None:
         """The run id of the workflow's open run; None if it is closed or unknown."""
+        description = await self._open(workflow_id)
+        return None if description is None else description.run_id
+
+    async def _open(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        """The workflow's open run; None if it is closed or unknown."""
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as err:
@@ -50,5 +72,5 @@ class ReaperActivities:
                 return None
             raise
         if description.status is WorkflowExecutionStatus.RUNNING:
-            return description.run_id
+            return description
         return None

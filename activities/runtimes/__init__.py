@@ -7,17 +7,24 @@ from pathlib import Path
 from activities.runtimes.local import LocalRuntime
 from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerRuntime
+from activities.secrets.files import FileSecretStore
 
 
 def create_runtime(
-    kind: str, namespace: str, default_image: str, *, data_dir: Path, owner: str = ""
+    kind: str,
+    namespace: str,
+    default_image: str,
+    *,
+    data_dir: Path,
+    owner: str = "",
 ) -> WorkerRuntime:
     """The backend named by OTTOSCALER_RUNTIME; owner (OTTOSCALER_OWNER) is kubernetes',
-    data_dir (OTTOSCALER_DATA_DIR) holds the local runtime's workers, under workers/."""
+    data_dir (OTTOSCALER_DATA_DIR) holds the local runtime's workers, under workers/, and
+    the secrets local and mock keep (0600 files, under secrets/)."""
     if kind == "mock":
-        return MockRuntime()
+        return MockRuntime(FileSecretStore(data_dir / "secrets"))
     if kind == "local":
-        return LocalRuntime(data_dir / "workers")
+        return LocalRuntime(data_dir / "workers", FileSecretStore(data_dir / "secrets"))
     if kind == "kubernetes":
         # Imported on demand: the kubernetes client is slow to import and unused elsewhere.
         from activities.runtimes.kubernetes.runtime import KubernetesRuntime

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from activities.logs.lines import LogCursor, OutputLine
+from activities.secrets.store import SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 
@@ -57,6 +58,11 @@ class WorkerRuntime(Protocol):
     """Creates, watches and removes workers. Every method is safe to call again."""
 
     name: str
+
+    @property
+    def secrets(self) -> SecretStore:
+        """Where this runtime's workers take their secret values from."""
+        ...
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         """Starts the worker; a worker of the same name and run is adopted, not duplicated."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from activities.logs.lines import utcnow
-from activities.runtimes.protocol import WorkerEvent, WorkerEventKind
+from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerEventKind
+from activities.secrets.store import SecretsNotFound, SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerPhase, WorkerSpec
 
 WORKER_LOST = "WorkerLost"
@@ -130,3 +131,19 @@ class WorkerFeed:
                     yield event
         finally:
             self._queues.discard(queue)
+
+
+async def secret_env(store: SecretStore, spec: WorkerSpec) -> dict[str, str]:
+    """The worker's secret environment variables, read from the store as it starts. A store
+    that is gone (its run ended) fails the worker as a missing Secret fails a pod."""
+    refs = spec.secrets
+    if refs is None:
+        return {}
+    try:
+        values = await store.read(refs.store)
+    except SecretsNotFound as err:
+        raise PermanentRuntimeError(f"secrets: {err}") from err
+    missing = sorted(name for name, key in refs.keys.items() if key not in values)
+    if missing:
+        raise PermanentRuntimeError(f"secrets: {refs.store!r} holds no {', '.join(missing)}")
+    return {name: values[key] for name, key in refs.keys.items()}

@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.capacity import WorkerCapacity
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
-from workflows.workers.calls import AWAIT_WORKER, DELETE_WORKER
+from workflows.workers.calls import AWAIT_WORKER, DELETE_SECRETS, DELETE_WORKER
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 
@@ -37,5 +37,9 @@ class WorkerActivities:
         await self.capacity.abort(name)
         await runtime_boundary(self.runtime.delete(name))
 
+    @activity.defn(name=DELETE_SECRETS)
+    async def delete_secrets(self, store: str) -> None:
+        await runtime_boundary(self.runtime.secrets.delete(store))
+
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
-        return [self.await_worker, self.delete_worker]
+        return [self.await_worker, self.delete_worker, self.delete_secrets]

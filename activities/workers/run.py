@@ -26,10 +26,12 @@ from temporalio.exceptions import ApplicationError
 from activities.capacity import WorkerCapacity
 from activities.logs import LogSinks, pod_meta
 from activities.logs.credentials import with_agent_credential
+from activities.logs.masking import Masker
 from activities.logs.outage import until_reachable
 from activities.logs.store import ArchiveUnavailable
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
+from activities.secrets.store import SecretsNotFound
 from activities.workers.room import RoomWaits
 from activities.workers.tail import LogTail
 from workflows.workers.calls import RUN_WORKER
@@ -54,12 +56,13 @@ class WorkerRunActivities:
             await room.release()
 
     async def _run(self, spec: WorkerSpec) -> WorkerOutcome:
+        mask = await self._masker(spec)
         await runtime_boundary(self.runtime.create(with_agent_credential(spec, self.signing_key)))
         # ArchiveBusy (a stale attempt of this activity still holds the log) is retried;
         # an archive that cannot be reached is waited for.
         opened = await until_reachable(lambda: self.sinks.open(pod_meta(spec)), spec.name)
         async with opened as pod_log:
-            tail = LogTail(self.runtime, spec, pod_log)
+            tail = LogTail(self.runtime, spec, pod_log, mask)
             following = asyncio.create_task(tail.follow())
             beating = asyncio.create_task(tail.heartbeats())
             try:
@@ -79,13 +82,26 @@ class WorkerRunActivities:
                 activity.heartbeat(tail.cursor)  # a retry resumes the log here
                 if isinstance(err, ApplicationError) and err.non_retryable:
                     with suppress(ArchiveUnavailable):
-                        await pod_log.complete(f"worker lost: {err}")
+                        await pod_log.complete(mask(f"worker lost: {err}"))
                 raise
             finally:
                 await _stopped(following, beating)
             await until_reachable(lambda: pod_log.complete(note), spec.name)
         await runtime_boundary(self.runtime.delete(spec.name))
-        return outcome
+        # What the runtime said of the end goes into history and progress: masked too.
+        return outcome.model_copy(update={"message": mask(outcome.message)})
+
+    async def _masker(self, spec: WorkerSpec) -> Masker:
+        """Masks every secret value of the worker's pipeline (its store holds them all)."""
+        if spec.secrets is None:
+            return Masker()
+        try:
+            values = await runtime_boundary(self.runtime.secrets.read(spec.secrets.store))
+        except SecretsNotFound as err:  # the run ended: no worker may start with them
+            raise ApplicationError(
+                f"secrets: {err}", type="PermanentRuntimeError", non_retryable=True
+            ) from err
+        return Masker(values.values())
 
     @staticmethod
     async def _drained(following: asyncio.Task[str], started: bool) -> str:

@@ -21,6 +21,7 @@ from temporalio import activity
 from activities.backoff import Backoff
 from activities.logs import PodLog
 from activities.logs.lines import LogCursor, LogLine, OutputLine
+from activities.logs.masking import Masker
 from activities.logs.outage import until_reachable
 from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import (
@@ -38,12 +39,13 @@ CURSOR_MAX_AGE_SECONDS = 1.0
 RESUMES = 10
 
 
-def numbered(batch: Sequence[OutputLine], after: int) -> list[LogLine]:
+def numbered(batch: Sequence[OutputLine], after: int, mask: Masker) -> list[LogLine]:
+    """The batch's lines numbered after `after`, each secret value in them masked."""
     return [
         LogLine(
             timestamp=line.timestamp,
             source=line.source,
-            message=line.message,
+            message=mask(line.message),
             level=line.level,
             sequence=sequence,
         )
@@ -60,10 +62,13 @@ def resumed_cursor() -> LogCursor:
 class LogTail:
     """One worker's output, followed into its pod log; cursor is the last batch archived."""
 
-    def __init__(self, runtime: WorkerRuntime, spec: WorkerSpec, pod_log: PodLog) -> None:
+    def __init__(
+        self, runtime: WorkerRuntime, spec: WorkerSpec, pod_log: PodLog, mask: Masker | None = None
+    ) -> None:
         self.runtime = runtime
         self.spec = spec
         self.pod_log = pod_log
+        self.mask = mask or Masker()
         self.cursor = resumed_cursor()
 
     async def follow(self) -> str:
@@ -76,7 +81,7 @@ class LogTail:
         while True:
             try:
                 async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                    lines = numbered(batch, self.cursor.sequence)
+                    lines = numbered(batch, self.cursor.sequence, self.mask)
                     await until_reachable(partial(self.pod_log.write, lines), self.spec.name)
                     self.cursor = self.cursor.advance(batch)
                     backoff.reset()
@@ -84,7 +89,7 @@ class LogTail:
                         return "log truncated at its size limit"
                     await asyncio.sleep(0)  # a worker printing fast never holds the loop
             except PermanentRuntimeError as err:
-                return f"output unavailable: {err}"
+                return self.mask(f"output unavailable: {err}")
             except TransientRuntimeError:
                 pause = backoff.failed()
                 if backoff.exhausted:

@@ -15,9 +15,12 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, W
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.runtimes.mock.runtime import check_mock_config
+from activities.secrets.files import FileSecretStore
+from activities.secrets.store import SecretStore
 from gateway.errors import FailedPrecondition, NotFound
 from gateway.pipelines.listing import list_pipelines
 from gateway.pipelines.patience import Patience, reattach_hint
+from gateway.pipelines.secrets import secret_values, store_secrets, with_secret_names
 from gateway.pipelines.stream import PipelineHandle, follow, snapshot_page
 from gateway.pipelines.wire import (
     event_to_wire,
@@ -31,6 +34,7 @@ from workflows.base.checks import Limits, SpecError, check_label_value
 from workflows.pipeline import visibility
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
+from workflows.pipeline.secrets import SECRET_STORE_MEMO
 from workflows.pipeline.validation import validate_pipeline
 from workflows.pipeline.workflow import PipelineWorkflow
 from workflows.workers.naming import pipeline_workflow_id
@@ -39,9 +43,13 @@ log = logging.getLogger(__name__)
 
 
 class PipelineService:
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, secrets: SecretStore | None = None
+    ) -> None:
+        """secrets: the runtime's store (a memory-only one when none is given)."""
         self.client = client
         self.settings = settings
+        self.secrets = secrets or FileSecretStore()
         self.limits = Limits(max_workers_per_stage=settings.max_workers_per_task)
         self.patience = Patience(
             query_timeout=timedelta(seconds=settings.progress_query_timeout_seconds),
@@ -62,12 +70,14 @@ class PipelineService:
                     raise SpecError(f"stages[{index}].config", str(err)) from err
 
     async def execute(self, request: pb.PipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
-        spec = pipeline_from_wire(request)
+        values = secret_values(request, self.limits)
+        spec = with_secret_names(pipeline_from_wire(request), request)
         self.validate(spec)
-        inp = PipelineInput(spec=spec, limits=self.limits)
         with reattach_hint(spec.pipeline_id):
             # Idempotent: a pipeline that started at an earlier try is attached to.
-            handle = await self.patience.retried(lambda: self._start(inp), "starting a pipeline")
+            handle = await self.patience.retried(
+                lambda: self._start_with_secrets(spec, values), "starting a pipeline"
+            )
             async for event in follow(handle, 0, self.patience):
                 yield event_to_wire(spec.pipeline_id, event)
 
@@ -134,6 +144,11 @@ class PipelineService:
                 "watch it with WatchPipeline or cancel it first"
             )
         last = await handle.query(PipelineWorkflow.input)
+        if last.spec.secret_store:
+            raise FailedPrecondition(
+                f"pipeline_id: pipeline {request.pipeline_id} ran with secrets, which are "
+                "deleted when a run ends; run it again with ExecutePipeline and its secrets"
+            )
         snap = (await snapshot_page(handle)).snapshot
         if snap.status is StageStatus.COMPLETED:
             raise FailedPrecondition(
@@ -169,6 +184,24 @@ class PipelineService:
             PipelineWorkflow.run, description.id, run_id=description.run_id
         )
 
+    async def _start_with_secrets(
+        self, spec: PipelineSpec, values: dict[str, str]
+    ) -> PipelineHandle:
+        """Stores the run's secrets, then starts it; a start that attached to a running
+        run, or failed, deletes them again: that run has secrets of its own."""
+        if not spec.secret_store:
+            return await self._start(PipelineInput(spec=spec, limits=self.limits))
+        await store_secrets(self.secrets, spec, values)
+        try:
+            handle = await self._start(PipelineInput(spec=spec, limits=self.limits))
+            memo = await (await handle.describe()).memo_value(SECRET_STORE_MEMO, "")
+        except BaseException:
+            await self.secrets.delete(spec.secret_store)
+            raise
+        if memo != spec.secret_store:
+            await self.secrets.delete(spec.secret_store)
+        return handle
+
     async def _start(self, inp: PipelineInput) -> PipelineHandle:
         """Starts with the Otto* search attributes; where Temporal refuses them, this
         pipeline starts without (the next one tries again)."""
@@ -202,6 +235,7 @@ class PipelineService:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{spec.name} · {spec.repository}@{spec.commit_sha[:12]}",
             search_attributes=search_attributes,
+            memo={SECRET_STORE_MEMO: spec.secret_store} if spec.secret_store else None,
         )
         return self.client.get_workflow_handle_for(
             PipelineWorkflow.run, started.id, run_id=started.result_run_id

@@ -154,6 +154,7 @@ class CountingRuntime:
         self._runtime = runtime
         self._metrics = metrics
         self.name = runtime.name
+        self.secrets = runtime.secrets
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         info = await self._runtime.create(spec)

@@ -202,7 +202,7 @@ def test_everything_lands_in_one_namespace_where_worker_pods_are_created(overlay
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
-def test_role_grants_only_the_pod_lifecycle_and_logs(overlay: str) -> None:
+def test_role_grants_only_the_pod_lifecycle_logs_and_run_secrets(overlay: str) -> None:
     objects = rendered(overlay)
     assert not {"ClusterRole", "ClusterRoleBinding"} & {obj["kind"] for obj in objects}
     grants: dict[tuple[str, str], set[str]] = {}
@@ -214,6 +214,7 @@ def test_role_grants_only_the_pod_lifecycle_and_logs(overlay: str) -> None:
     assert grants == {
         ("", "pods"): {"create", "get", "list", "watch", "delete"},
         ("", "pods/log"): {"get"},
+        ("", "secrets"): {"create", "get", "list", "delete"},
     }
 
 

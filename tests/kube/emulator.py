@@ -143,6 +143,9 @@ class KubeEmulator:
         pods, _ = self.store.select(lambda pod: pod["metadata"]["namespace"] == namespace)
         return pods
 
+    def secrets(self, namespace: str) -> list[Json]:
+        return self.store.select_secrets(lambda s: s["metadata"]["namespace"] == namespace)
+
     def phase(self, namespace: str, name: str) -> str | None:
         pod = self.pod(namespace, name)
         return pod["status"].get("phase") if pod else None

@@ -11,6 +11,12 @@ container's environment (a stage's env-like config keys end up there):
     FAKE_LINES           lines of output "line 1".."line N", spread over the duration
     FAKE_FAIL_ATTEMPTS   N: FAKE_EXIT_CODE and FAKE_REASON hold for the first N attempts
                          (OTTO_ATTEMPT) only; later attempts succeed
+    FAKE_ECHO            names variables whose values it prints first, one line each
+                         ("A,B"); a value with a newline prints as several lines
+
+Variables taken from a Secret (valueFrom.secretKeyRef) are read from the emulator's
+Secrets as the container starts; a missing Secret or key holds the container waiting with
+CreateContainerConfigError, as a real kubelet does.
 
 spec.activeDeadlineSeconds is honoured: past it the pod fails with DeadlineExceeded.
 exit() ends a running container now, for tests that must not race its duration;
@@ -19,6 +25,7 @@ release() starts a container that FAKE_WAITING_REASON holds.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from dataclasses import dataclass
@@ -34,11 +41,23 @@ class _Progress:
     index: int
     started: float | None = None  # monotonic, when the container started
     lines: int = 0
+    echoed: bool = False
 
 
-def _env(pod: Json) -> dict[str, str]:
+def _env(pod: Json, store: PodStore) -> dict[str, str] | None:
+    """The container's environment; None while a Secret it refers to is missing."""
     container = pod["spec"]["containers"][0]
-    env = {item["name"]: item.get("value", "") for item in container.get("env") or ()}
+    env: dict[str, str] = {}
+    for item in container.get("env") or ():
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is None:
+            env[item["name"]] = item.get("value", "")
+            continue
+        secret = store.get_secret(pod["metadata"]["namespace"], ref["name"])
+        data = (secret or {}).get("data") or {}
+        if ref["key"] not in data:
+            return None
+        env[item["name"]] = base64.b64decode(data[ref["key"]]).decode()
     failing = env.get("FAKE_FAIL_ATTEMPTS")
     if failing is not None and int(env.get("OTTO_ATTEMPT", "1")) > int(failing):
         return {k: v for k, v in env.items() if k not in ("FAKE_EXIT_CODE", "FAKE_REASON")}
@@ -112,11 +131,16 @@ class FakeKubelet:
         status = pod["status"]
         if status.get("phase") in ("Succeeded", "Failed"):
             return
-        env = _env(pod)
         progress = self._progress.setdefault(
             pod["metadata"]["uid"], _Progress(index=len(self._progress) + 2)
         )
-        if not pod["spec"].get("nodeName"):
+        env = _env(pod, self._store)
+        if env is None:
+            if pod["spec"].get("nodeName"):
+                self._hold(pod, "CreateContainerConfigError")
+            else:
+                self._schedule(pod, {})
+        elif not pod["spec"].get("nodeName"):
             self._schedule(pod, env)
         elif env.get("FAKE_WAITING_REASON") and (
             (pod["metadata"]["namespace"], pod["metadata"]["name"]) not in self._released
@@ -168,6 +192,11 @@ class FakeKubelet:
             env = {**env, "FAKE_EXIT_CODE": str(forced)}
         done = forced is not None or elapsed >= duration
         due = total if done else int(total * elapsed / duration)
+        if not progress.echoed:
+            progress.echoed = True
+            for variable in filter(None, env.get("FAKE_ECHO", "").split(",")):
+                for text in env.get(variable, "").split("\n"):
+                    self._store.append_log(namespace, name, text)
         while progress.lines < due:
             progress.lines += 1
             self._store.append_log(namespace, name, f"line {progress.lines}")

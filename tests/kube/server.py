@@ -6,6 +6,10 @@
     DELETE /api/v1/namespaces/{ns}/pods/{name}     delete (404 NotFound)
     GET    /api/v1/namespaces/{ns}/pods/{name}/log follow, timestamps, sinceTime, tailLines
     GET    /api/v1/pods                            list or watch across namespaces
+    POST   /api/v1/namespaces/{ns}/secrets         create (409 AlreadyExists)
+    GET    /api/v1/namespaces/{ns}/secrets         list (labelSelector)
+    GET    /api/v1/namespaces/{ns}/secrets/{name}  get (404 NotFound)
+    DELETE /api/v1/namespaces/{ns}/secrets/{name}  delete (404 NotFound)
 
 Errors are Status objects as the real API server sends them. Faults queued with
 KubeServer.faults answer matching requests before any routing.
@@ -32,6 +36,8 @@ _ROUTES = [
     (re.compile(r"^/api/v1/pods$"), "pods"),
     (re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)$"), "pod"),
     (re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$"), "log"),
+    (re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$"), "secrets"),
+    (re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets/(?P<name>[^/]+)$"), "secret"),
 ]
 _REASONS = {
     400: "BadRequest",
@@ -214,11 +220,46 @@ class KubeHandler(BaseHTTPRequestHandler):
             ("GET", "pod"): lambda: self._get(namespace or "", params["name"]),
             ("DELETE", "pod"): lambda: self._delete(namespace or "", params["name"]),
             ("GET", "log"): lambda: self._log(namespace or "", params["name"], query),
+            ("POST", "secrets"): lambda: self._create_secret(namespace or "", body),
+            ("GET", "secrets"): lambda: self._list_secrets(namespace or "", query),
+            ("GET", "secret"): lambda: self._get_secret(namespace or "", params["name"]),
+            ("DELETE", "secret"): lambda: self._delete_secret(namespace or "", params["name"]),
         }.get((method, kind))
         if handler is None:
             self._error(405, f"{method} is not supported on {url.path}")
         else:
             handler()
+
+    # -- secrets ------------------------------------------------------------------------
+
+    def _create_secret(self, namespace: str, secret: Any) -> None:
+        name = ((secret.get("metadata") if isinstance(secret, dict) else None) or {}).get("name")
+        if not name or not _DNS1123.match(name):
+            self._error(422, f'Secret "{name}" is invalid: metadata.name: Invalid value')
+            return
+        try:
+            self._send_json(201, self.server.store.create_secret(namespace, secret))
+        except Conflict:
+            self._error(409, f'secrets "{name}" already exists')
+
+    def _list_secrets(self, namespace: str, query: dict[str, str]) -> None:
+        accept = pod_filter(namespace, query.get("labelSelector", ""), "")
+        items = self.server.store.select_secrets(accept)
+        self._send_json(200, {"apiVersion": "v1", "kind": "SecretList", "items": items})
+
+    def _get_secret(self, namespace: str, name: str) -> None:
+        secret = self.server.store.get_secret(namespace, name)
+        if secret is None:
+            self._error(404, f'secrets "{name}" not found')
+        else:
+            self._send_json(200, secret)
+
+    def _delete_secret(self, namespace: str, name: str) -> None:
+        secret = self.server.store.delete_secret(namespace, name)
+        if secret is None:
+            self._error(404, f'secrets "{name}" not found')
+        else:
+            self._send_json(200, secret)
 
     # -- pods ---------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class PodStore:
     def __init__(self) -> None:
         self.changed = Condition()  # re-entrant: wait_for predicates may read the store
         self._pods: dict[Key, Json] = {}
+        self._secrets: dict[Key, Json] = {}
         self._logs: dict[Key, list[LogLine]] = {}
         self._events: list[Event] = []
         self._version = 0
@@ -180,3 +181,32 @@ class PodStore:
     def logs(self, namespace: str, name: str) -> list[LogLine]:
         with self.changed:
             return list(self._logs.get((namespace, name), ()))
+
+    # -- secrets (no watch: Ottoscaler only creates, reads, lists and deletes them) --------
+
+    def create_secret(self, namespace: str, secret: Json) -> Json:
+        with self.changed:
+            key = (namespace, secret["metadata"]["name"])
+            if key in self._secrets:
+                raise Conflict(key[1])
+            secret["metadata"].update(
+                namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339()
+            )
+            self._secrets[key] = secret
+            self.changed.notify_all()
+            return copy.deepcopy(secret)
+
+    def get_secret(self, namespace: str, name: str) -> Json | None:
+        with self.changed:
+            secret = self._secrets.get((namespace, name))
+            return copy.deepcopy(secret) if secret else None
+
+    def select_secrets(self, accept: Callable[[Json], bool]) -> list[Json]:
+        with self.changed:
+            return [copy.deepcopy(s) for s in self._secrets.values() if accept(s)]
+
+    def delete_secret(self, namespace: str, name: str) -> Json | None:
+        with self.changed:
+            secret = self._secrets.pop((namespace, name), None)
+            self.changed.notify_all()
+            return secret

@@ -33,6 +33,8 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
     def __init__(self, script: Script = ack) -> None:
         self.script = script
         self.accepted: dict[str, list[int]] = defaultdict(list)
+        # Every entry as it arrived, repeats included.
+        self.received: list[pb.WorkerLogEntry] = []
         self.attempts: Counter[tuple[str, int]] = Counter()
         self.arrivals: dict[tuple[str, int], float] = {}
         # The most entries of one stream received and not answered yet at any time: more
@@ -72,6 +74,7 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
         try:
             async for entry in entries:
                 key = (entry.worker_id, entry.sequence)
+                self.received.append(entry)
                 self.attempts[key] += 1
                 self.arrivals[key] = asyncio.get_running_loop().time()
                 arrived.put_nowait((entry, self.attempts[key]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from workflows.base.checks import Limits
 from workflows.base.model import Frozen
 from workflows.pipeline.models import PipelineSpec, StageMetrics, StageSpec, StageStatus
+from workflows.workers.spec import SecretRefs
 
 
 class PipelineInput(Frozen):
@@ -21,6 +22,7 @@ class StageInput(Frozen):
     # The pipeline run that owns the stage's workers (names and the run label derive from it).
     run: str
     stage: StageSpec
+    secrets: SecretRefs | None = None
 
 
 class StageReport(Frozen):

@@ -55,6 +55,8 @@ class StageSpec(Frozen):
     args: tuple[str, ...] = ()
     timeout_seconds: int = 0
     retry: RetrySpec = RetrySpec()
+    # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
+    secret_names: tuple[str, ...] = ()
 
     @property
     def attempts_allowed(self) -> int:
@@ -69,6 +71,9 @@ class PipelineSpec(Frozen):
     commit_sha: str = ""
     triggered_by: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
+    # The run's secret store and the pipeline's secret names; never a value.
+    secret_store: str = ""
+    secret_names: tuple[str, ...] = ()
 
 
 class StageMetrics(Frozen):

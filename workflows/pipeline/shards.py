@@ -9,6 +9,7 @@ from workflows.workers.naming import stage_worker_name
 from workflows.workers.spec import (
     MANAGED_BY,
     Labels,
+    SecretRefs,
     WorkerOutcome,
     WorkerSpec,
     env_from_config,
@@ -20,13 +21,20 @@ class StageContext:
     """What a stage's shards share: the pipeline identity and the run that owns them."""
 
     def __init__(
-        self, pipeline_id: str, repository: str, commit_sha: str, run: str, stage: StageSpec
+        self,
+        pipeline_id: str,
+        repository: str,
+        commit_sha: str,
+        run: str,
+        stage: StageSpec,
+        secrets: SecretRefs | None = None,
     ) -> None:
         self.pipeline_id = pipeline_id
         self.repository = repository
         self.commit_sha = commit_sha
         self.run = run
         self.stage = stage
+        self.secrets = secrets
 
     def worker_name(self, shard: int, attempt: int) -> str:
         return stage_worker_name(self.pipeline_id, self.stage.stage_id, shard, attempt, self.run)
@@ -34,6 +42,11 @@ class StageContext:
     def worker_spec(self, shard: int, attempt: int) -> WorkerSpec:
         stage = self.stage
         env = env_from_config(stage.config)
+        labels: dict[str, str] = {}
+        if self.secrets is not None:
+            # A secret wins over a config key of its name: its value must not be replaced.
+            env = {k: v for k, v in env.items() if k not in self.secrets.keys}
+            labels[Labels.SECRETS] = self.secrets.store
         env.update(
             OTTO_TASK_ID=self.pipeline_id,
             OTTO_PIPELINE_ID=self.pipeline_id,
@@ -55,6 +68,7 @@ class StageContext:
                 Labels.RUN_ID: self.run,
                 Labels.SHARD: str(shard),
                 Labels.ATTEMPT: str(attempt),
+                **labels,
             },
             env=env,
             image=stage.image,
@@ -65,6 +79,7 @@ class StageContext:
             timeout_seconds=stage.timeout_seconds,
             pending_timeout_seconds=pending_timeout(stage.config),
             summary=self.summary(shard, attempt),
+            secrets=self.secrets,
         )
 
     def summary(self, shard: int, attempt: int) -> str:

@@ -196,7 +196,9 @@ class StageWorkflow:
 
     @workflow.run
     async def run(self, inp: StageInput) -> StageResult:
-        ctx = StageContext(inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage)
+        ctx = StageContext(
+            inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage, inp.secrets
+        )
         result = await run_stage(ctx, self._parent)
         # A room report being forwarded is sent before the stage ends, not dropped.
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -23,6 +23,7 @@ from workflows.pipeline.placement import (
     stage_events,
     worker_spec_bytes,
 )
+from workflows.pipeline.secrets import check_pipeline_secrets
 from workflows.workers.naming import name_part
 from workflows.workers.spec import (
     MAX_PENDING_TIMEOUT_SECONDS,
@@ -175,6 +176,7 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
             )
         seen[stage.stage_id] = index
     _check_worker_names(spec.stages)
+    check_pipeline_secrets(spec, limits)
     for index, stage in enumerate(spec.stages):
         for dep in stage.depends_on:
             if dep not in seen:

@@ -38,9 +38,11 @@ from workflows.pipeline.outcome import (
 )
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
+from workflows.pipeline.secrets import stage_secret_refs
 from workflows.pipeline.shards import StageContext
 from workflows.pipeline.stage import STAGE_REPORT_SIGNAL, StageWorkflow, run_stage
 from workflows.pipeline.validation import validate_pipeline
+from workflows.workers import calls as worker_calls
 from workflows.workers.naming import stage_workflow_id
 from workflows.workers.room import ROOM_SIGNAL, RoomReport
 
@@ -134,8 +136,23 @@ class PipelineWorkflow:
             because = f": {reason}" if reason else ""
             await self._cancel_unfinished(f"cancelled{because}")
             self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled{because}")
+            await self._forget_secrets()
             raise
-        return self._finish_pipeline()
+        try:
+            page = self._finish_pipeline()
+        except ApplicationError:  # the pipeline failed: its workflow fails too
+            await self._forget_secrets()
+            raise
+        await self._forget_secrets()
+        return page
+
+    async def _forget_secrets(self) -> None:
+        """The values are gone with the run (the reaper backs this up). Not in a `finally`:
+        when a worker evicts the workflow it closes this coroutine (GeneratorExit), and no
+        activity may be scheduled then."""
+        store = self._input.spec.secret_store
+        if store:
+            await worker_calls.delete_secrets(store)
 
     async def _run_dag(self, graph: Graph) -> None:
         running = self._running
@@ -161,8 +178,11 @@ class PipelineWorkflow:
     async def _run_stage(self, stage: StageSpec) -> StageResult:
         spec = self._input.spec
         run = workflow.info().run_id
+        secrets = stage_secret_refs(spec, stage)
         if stage.stage_id not in self._children:
-            ctx = StageContext(spec.pipeline_id, spec.repository, spec.commit_sha, run, stage)
+            ctx = StageContext(
+                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets
+            )
             return await run_stage(ctx, self)
         inp = StageInput(
             pipeline_id=spec.pipeline_id,
@@ -170,6 +190,7 @@ class PipelineWorkflow:
             commit_sha=spec.commit_sha,
             run=run,
             stage=stage,
+            secrets=secrets,
         )
         try:
             return await workflow.execute_child_workflow(

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from workflows.pool.specs import pool_workflow_id
 from workflows.workers.naming import pipeline_workflow_id
-from workflows.workers.spec import Labels, WorkerInfo
+from workflows.workers.spec import Labels, StoredSecrets, WorkerInfo
 
 
 class Owner(NamedTuple):
@@ -35,12 +35,14 @@ def owner_of(labels: Mapping[str, str]) -> Owner | None:
     return None
 
 
-def _past_grace(worker: WorkerInfo, now: datetime, grace: timedelta) -> bool:
+def _past_grace(worker: WorkerInfo | StoredSecrets, now: datetime, grace: timedelta) -> bool:
     # A worker of unknown age is left alone: the reaper deletes only what it is sure of.
     return worker.created_at is not None and now - worker.created_at >= grace
 
 
-def owners_to_check(workers: Iterable[WorkerInfo], now: datetime, grace: timedelta) -> list[str]:
+def owners_to_check(
+    workers: Iterable[WorkerInfo | StoredSecrets], now: datetime, grace: timedelta
+) -> list[str]:
     """The workflow ids whose state decides about the workers past the grace period."""
     owners = {owner_of(w.labels) for w in workers if _past_grace(w, now, grace)}
     return sorted({owner.workflow_id for owner in owners if owner is not None})
@@ -63,3 +65,23 @@ def orphans(
     return sorted(
         w.name for w in workers if _past_grace(w, now, grace) and not _owned(w, open_runs)
     )
+
+
+def orphan_secrets(
+    stores: Iterable[StoredSecrets],
+    open_stores: Mapping[str, str],
+    now: datetime,
+    grace: timedelta,
+) -> list[str]:
+    """Names of the secret stores to delete: past the grace period, and not the store of
+    their pipeline's open run. open_stores maps each open pipeline's workflow id to the
+    store its run names (a run's memo; a start that attached to a running run made a store
+    no run uses)."""
+    doomed = []
+    for store in stores:
+        owner = owner_of(store.labels)
+        if not _past_grace(store, now, grace):
+            continue
+        if owner is None or open_stores.get(owner.workflow_id) != store.name:
+            doomed.append(store.name)
+    return sorted(doomed)

@@ -34,6 +34,8 @@ class ReapInput(Frozen):
 class ReapResult(Frozen):
     workers: int
     deleted: tuple[str, ...]
+    # Secret stores no open run uses any more (names, never values).
+    secrets_deleted: tuple[str, ...] = ()
 
 
 @workflow.defn

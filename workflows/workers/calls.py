@@ -19,6 +19,7 @@ from workflows.workers.spec import WorkerOutcome, WorkerSpec
 RUN_WORKER = "run_worker"
 AWAIT_WORKER = "await_worker"
 DELETE_WORKER = "delete_worker"
+DELETE_SECRETS = "delete_secrets"
 
 NON_RETRYABLE = ["PermanentRuntimeError", "WorkerNotFound", "InvalidWorkerSpec"]
 INFRA_RETRY = RetryPolicy(
@@ -89,3 +90,14 @@ async def run_worker(spec: WorkerSpec) -> WorkerOutcome:
         summary=spec.summary,
     )
     return outcome
+
+
+async def delete_secrets(store: str) -> None:
+    """Removes a run's secret store (its values) once the run is done with it."""
+    await workflow.execute_activity(
+        DELETE_SECRETS,
+        store,
+        start_to_close_timeout=QUICK_CALL,
+        retry_policy=INFRA_RETRY,
+        summary="delete the run's secrets",
+    )

@@ -32,6 +32,27 @@ class Labels:
     RUN_ID = "ottoscaler.io/run"
     SHARD = "ottoscaler.io/shard"
     ATTEMPT = "ottoscaler.io/attempt"
+    # The secret store a worker's secret values come from (its name, never a value).
+    SECRETS = "ottoscaler.io/secrets"
+
+
+class SecretRefs(Frozen):
+    """Where a worker's secret values are kept, never the values: Temporal sees only this.
+
+    store names a Kubernetes Secret (kubernetes) or an entry of Ottoscaler's own store
+    (local, mock); keys maps each environment variable to its key in that store.
+    """
+
+    store: str
+    keys: dict[str, str] = Field(default_factory=dict)
+
+
+class StoredSecrets(Frozen):
+    """A secret store's entry as the reaper sees it: name, labels and age, never values."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
 
 
 class WorkerSpec(Frozen):
@@ -47,6 +68,8 @@ class WorkerSpec(Frozen):
     timeout_seconds: int = 0
     pending_timeout_seconds: int = DEFAULT_PENDING_TIMEOUT_SECONDS
     summary: str = ""
+    # References to secret values, resolved as the worker is created.
+    secrets: SecretRefs | None = None
 
 
 class WorkerPhase(StrEnum):

@@ -87,9 +87,19 @@ class PodStatus(TypedDict, total=False):
     startTime: str
 
 
+class SecretKeySelector(TypedDict):
+    name: str
+    key: str
+
+
+class EnvVarSource(TypedDict, total=False):
+    secretKeyRef: SecretKeySelector
+
+
 class EnvVar(TypedDict, total=False):
     name: str
     value: str
+    valueFrom: EnvVarSource
 
 
 class ResourceRequirements(TypedDict, total=False):

@@ -50,10 +50,10 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 def runtime_error(
-    exc: BaseException, *, verb: str, namespace: str, name: str = ""
+    exc: BaseException, *, verb: str, namespace: str, name: str = "", kind: str = "pod"
 ) -> RuntimeFailure:
-    """Maps a client error raised while doing verb on pods (name) in namespace."""
-    target = f"pod {name!r}" if name else "pods"
+    """Maps a client error raised while doing verb on pods (or kind) name in namespace."""
+    target = f"{kind} {name!r}" if name else f"{kind}s"
     where = f"in namespace {namespace!r}"
     if not isinstance(exc, ApiException):
         return TransientRuntimeError(f"cannot reach the Kubernetes API to {verb} {target}: {exc}")
@@ -61,7 +61,7 @@ def runtime_error(
     detail = _server_message(exc)
     if status == 403:
         return PermanentRuntimeError(
-            f"forbidden: Ottoscaler's service account may not {verb} pods {where}; "
+            f"forbidden: Ottoscaler's service account may not {verb} {kind}s {where}; "
             f"grant it the Role in {RBAC_DOC} (API server: {detail})"
         )
     if status == 401:

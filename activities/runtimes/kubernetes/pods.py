@@ -15,6 +15,7 @@ from typing import Literal
 
 from activities.runtimes.kubernetes.bodies import (
     Container,
+    EnvVar,
     ObjectMeta,
     OwnerReference,
     Pod,
@@ -113,6 +114,18 @@ def _security(config: Mapping[str, str]) -> tuple[PodSecurityContext, SecurityCo
     return pod, container
 
 
+def _env(spec: WorkerSpec) -> list[EnvVar]:
+    """Plain values, then secrets by reference: the pod spec never holds a secret value."""
+    env: list[EnvVar] = [{"name": key, "value": value} for key, value in sorted(spec.env.items())]
+    if spec.secrets is not None:
+        store = spec.secrets.store
+        env.extend(
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": store, "key": key}}}
+            for name, key in sorted(spec.secrets.keys.items())
+        )
+    return env
+
+
 def build_pod(
     spec: WorkerSpec,
     namespace: str,
@@ -131,7 +144,7 @@ def build_pod(
     container: Container = {
         "name": CONTAINER_NAME,
         "image": spec.image or default_image,
-        "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
+        "env": _env(spec),
         "resources": _resources(spec.config),
     }
     if spec.command:

@@ -30,6 +30,7 @@ from activities.runtimes.kubernetes.errors import CLIENT_ERRORS, Retry, runtime_
 from activities.runtimes.kubernetes.logs import PodLog, follow_pod_log
 from activities.runtimes.kubernetes.owner import resolve_owner
 from activities.runtimes.kubernetes.pods import build_pod, label_selector
+from activities.runtimes.kubernetes.secrets import KubeSecrets
 from activities.runtimes.kubernetes.status import PendingLimits, worker_info
 from activities.runtimes.kubernetes.wait import PodWatcher
 from activities.runtimes.kubernetes.watch import PodFeed, follow
@@ -109,6 +110,9 @@ class KubernetesRuntime:
         self._calls = ThreadPoolExecutor(tuning.max_calls, thread_name_prefix="kube-call")
         self._watches = ThreadPoolExecutor(tuning.max_watches, thread_name_prefix="kube-watch")
         self._owner = owner
+        self.secrets = KubeSecrets(
+            self._api, namespace, functools.partial(self._run, self._calls), lambda: self._owner
+        )
         self._watchers: set[PodWatcher | PodFeed] = set()
         self._logs: set[PodLog] = set()
         self._closed = False

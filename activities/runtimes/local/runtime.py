@@ -9,7 +9,9 @@ running; only `delete` stops one.
 
 The image is ignored (with one warning). A timeout or a delete kills the command's whole
 process group, `sh -c` children included. Workers do not inherit Ottoscaler's
-environment (it may hold secrets), only PATH, HOME, LANG and TMPDIR plus their own env.
+environment (it may hold secrets), only PATH, HOME, LANG and TMPDIR plus their own env
+and their secrets, read from the store as the process starts (never written with the
+worker's files).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from activities.runtimes.local.output import follow_output
 from activities.runtimes.local.supervisor import write_whole
 from activities.runtimes.local.worker import WORKER, LocalWorker, WorkerFile, start_ticks
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerNotFound
-from activities.runtimes.records import WorkerFeed, lost, matching
+from activities.runtimes.records import WorkerFeed, lost, matching, secret_env
+from activities.secrets.files import FileSecretStore
+from activities.secrets.store import SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -43,8 +47,9 @@ KILL_GRACE_SECONDS = 5.0
 class LocalRuntime:
     name = "local"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, secrets: SecretStore | None = None) -> None:
         self.directory = directory
+        self.secrets = secrets or FileSecretStore()
         self._workers: dict[str, LocalWorker] = {}
         self._starting: dict[str, asyncio.Task[LocalWorker]] = {}
         self._feed = WorkerFeed(self._workers)
@@ -141,6 +146,7 @@ class LocalRuntime:
             self._warned_image = True
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update(spec.env)
+        env.update(await secret_env(self.secrets, spec))
         directory = self.directory / spec.name
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(mode=0o700)

@@ -16,7 +16,9 @@ from datetime import timedelta
 from activities.logs.lines import LogCursor, OutputLine, utcnow
 from activities.runtimes.mock.output import MockOutput
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerNotFound
-from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching
+from activities.runtimes.records import WorkerFeed, WorkerRecord, lost, matching, secret_env
+from activities.secrets.files import FileSecretStore
+from activities.secrets.store import SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"
@@ -96,7 +98,8 @@ async def _lives_for(record: MockWorker, seconds: float) -> bool:
 class MockRuntime:
     name = "mock"
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: SecretStore | None = None) -> None:
+        self.secrets = secrets or FileSecretStore()
         self._workers: dict[str, MockWorker] = {}
         self._feed = WorkerFeed(self._workers)
         # Workers pending or running now, and the most there ever were at once: what
@@ -108,6 +111,7 @@ class MockRuntime:
         script = MockScript(spec)  # reject a bad script before anything exists
         record = self._workers.get(spec.name)
         if record is None:
+            await secret_env(self.secrets, spec)  # as a pod, it fails when they are gone
             record = MockWorker(spec, on_change=self._changed)
             if script.pending > 0:
                 loop = asyncio.get_running_loop()
