@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from temporalio.client import Client
 
 from activities.capacity import WorkerLedger
+from activities.capacity.shared import SharedCapacity
 from activities.runtimes import create_runtime
 from activities.runtimes.protocol import WorkerRuntime
 from gateway.logs.agents import AgentLogService
@@ -44,6 +45,14 @@ class Running:
     metrics_port: int
 
 
+def worker_capacity(settings: Settings) -> WorkerLedger | SharedCapacity:
+    """MAX_WORKERS: shared by the replicas through PostgreSQL when they have it."""
+    url = settings.database_url
+    if url is None:
+        return WorkerLedger(settings.max_workers)
+    return SharedCapacity(settings.max_workers, url)
+
+
 @asynccontextmanager
 async def running_ottoscaler(
     settings: Settings,
@@ -67,7 +76,7 @@ async def running_ottoscaler(
         async with log_sinks(settings) as (logs, log_database):
             metrics = Metrics()
             # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
-            capacity = WorkerLedger(settings.max_workers)
+            capacity = worker_capacity(settings)
             worker = create_worker(
                 client,
                 settings.temporal_task_queue,

@@ -46,6 +46,16 @@ STEPS: tuple[str, ...] = (
         PRIMARY KEY (pod_id, seq)
     );
     """,
+    # 2: MAX_WORKERS across replicas. A claim on room for workers the runtime may not show
+    # yet, held by one replica's connection (holder, its backend pid): a claim whose
+    # holder's connection is gone (the replica died) counts for nothing.
+    """
+    CREATE TABLE worker_room (
+        name text PRIMARY KEY,
+        count integer NOT NULL,
+        holder integer NOT NULL
+    );
+    """,
 )
 
 
