@@ -15,11 +15,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc import aio
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from activities.secrets.store import SecretStore
@@ -219,6 +221,9 @@ async def test_the_reaper_removes_the_secrets_a_dead_run_left(
         stub.ExecutePipeline(request)  # the stream is left open: the run goes on
     await eventually(lambda: _stores(store, 2), within=30)
     dead, alive = (client.get_workflow_handle(f"pipeline-{r.pipeline_id}") for r in requests)
+    # The gateway stores a run's secrets before it starts the run: wait for both runs.
+    await eventually(lambda: _started(dead), within=30)
+    await eventually(lambda: _started(alive), within=30)
     await dead.terminate("the process running it crashed")
 
     result = await sweep(client, settings.temporal_task_queue, grace_seconds=0)
@@ -227,6 +232,14 @@ async def test_the_reaper_removes_the_secrets_a_dead_run_left(
     [kept] = await store.list()
     assert kept.labels[Labels.PIPELINE_ID] == requests[1].pipeline_id
     await alive.terminate("test over")
+
+
+async def _started(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError:
+        return False
+    return True
 
 
 async def _stores(store: SecretStore, count: int) -> bool:
