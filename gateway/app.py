@@ -95,6 +95,8 @@ async def running_ottoscaler(
             agent_logs = AgentLogService(
                 logs,
                 statuses.phase,
+                statuses.labels,
+                runtime.secrets,
                 signing_key=settings.signing_key,
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
