@@ -66,6 +66,7 @@ RATE_LIMIT = 1000
 # refusal repeats of them stays small.
 MAX_ID_CHARS = 253
 WORKER_ENDED = "the worker ended"
+NOTHING_TO_MASK = Masker()
 
 
 @dataclass
@@ -319,7 +320,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
             return session.mask
         labels = self._labels_of(worker_id)
         if labels is None:
-            return None if session.has_secrets else Masker()
+            return None if session.has_secrets else NOTHING_TO_MASK
         store = labels.get(Labels.SECRETS)
         try:
             values = await self._secrets.read(store) if store else {}
