@@ -31,7 +31,10 @@ class RuntimeKind(StrEnum):
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    # Errors never repeat what was given: some settings are keys and tokens.
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     grpc_port: int = Field(9090, ge=0, le=65535)
     namespace: str = "default"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio.client import Client
 
 from gateway.app import Running
@@ -155,3 +155,21 @@ async def test_the_codec_endpoint_round_trips_a_payload_for_the_web_ui(
     assert MARKER.encode() not in base64.b64decode(sealed["data"])
     assert decoded == {"payloads": [plain]}
     assert origin == UI and allowed_headers == "content-type,x-namespace"
+
+
+def test_a_bad_payload_key_stops_the_start_naming_its_place_never_its_value(
+    tmp_path: Path,
+) -> None:
+    short = base64.b64encode(b"too short").decode()
+    with pytest.raises(ValidationError) as refused:
+        Settings(ottoscaler_payload_key=f"{KEY},{short}")
+    assert "OTTOSCALER_PAYLOAD_KEY: key 2 of 2 is not base64 of 16, 24 or 32 bytes" in str(
+        refused.value
+    )
+    assert short not in str(refused.value) and KEY not in str(refused.value)
+    key_file = tmp_path / "payload.key"
+    key_file.write_text(f"{NEWER_KEY},{KEY}\n")
+    assert Settings(ottoscaler_payload_key_file=key_file).payload_keys == [
+        base64.b64decode(NEWER_KEY),
+        base64.b64decode(KEY),
+    ]

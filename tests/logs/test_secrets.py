@@ -279,6 +279,26 @@ async def test_an_agents_lines_are_masked_with_its_workers_secrets(
     await ottoscaler.runtime.delete(spec.name)
 
 
+async def test_an_agent_saying_its_worker_has_secrets_waits_until_the_runtime_lists_it(
+    agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
+) -> None:
+    """Which values to mask is not known yet: the entry is RETRY, nothing is archived."""
+    task, pod = "agent-early", "agent-early-0"
+    credential = agent_credential(settings.signing_key, task, pod)
+    metadata = pb.WorkerMetadata(labels={Labels.SECRETS: "secrets-early"})
+    registered = await agents.RegisterWorker(
+        pb.WorkerRegistration(worker_id=pod, task_id=task, credential=credential, metadata=metadata)
+    )
+    sent = pb.LogEntry(
+        worker_id=pod, task_id=task, session_id=registered.session_id, message=f"t={TOKEN}"
+    )
+
+    [answer] = await collect(agents.StreamLogs(iter([sent])))
+
+    assert answer.status == pb.LogResponse.Status.RETRY
+    assert answer.message.startswith("worker_id: the runtime does not list the worker yet")
+
+
 async def _listed(stub: pb_grpc.OttoscalerServiceAsyncStub, task: str) -> bool:
     return (await status(stub, task)).total_count == 1
 
