@@ -117,6 +117,24 @@ async def test_an_encrypted_pipeline_completes_and_replays_only_with_its_key(
     assert any(MARKER.encode() in data for data in decoded)
 
 
+async def test_a_failed_pipelines_failure_is_encrypted_and_still_reported(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, client: Client
+) -> None:
+    request = pipeline(pb.PipelineStage(stage_id="build", config={"mock.exit_code": "3"}))
+
+    progress = await collect(stub.ExecutePipeline(request))
+
+    assert "Error (exit 3)" in progress[-1].error_message  # the gateway holds the key
+    handle = client.get_workflow_handle(f"pipeline-{request.pipeline_id}")
+    raw = json.loads((await handle.fetch_history()).to_json())
+    [failed] = [e for e in raw["events"] if "workflowExecutionFailedEventAttributes" in e]
+    failure = failed["workflowExecutionFailedEventAttributes"]["failure"]
+    assert failure["message"] == "Encoded failure" and "stackTrace" not in failure
+    sealed = failure["encodedAttributes"]
+    assert base64.b64decode(sealed["metadata"]["encoding"]) == b"binary/encrypted"
+    assert b"exit 3" not in base64.b64decode(sealed["data"])
+
+
 def _post(port: int, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
