@@ -23,13 +23,15 @@ from gateway.logs.service import LogService
 from gateway.pipelines.service import PipelineService
 from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
-from gateway.ports import GRPC_PORT, METRICS_PORT, Port, binding
+from gateway.ports import CODEC_PORT, GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
+from gateway.server.codec import serving_codec
 from gateway.server.metrics import CountingRuntime, Metrics, serving
 from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
 from gateway.settings import Settings
+from gateway.temporal.codec import EncryptionCodec, encrypting
 from gateway.temporal.reachability import Reachability
 from gateway.worker import create_worker
 
@@ -43,6 +45,8 @@ class Running:
     grpc_port: int
     runtime: WorkerRuntime
     metrics_port: int
+    # The codec endpoint's port; None without a payload key (nothing is encrypted).
+    codec_port: int | None = None
 
 
 def worker_capacity(settings: Settings) -> WorkerLedger | SharedCapacity:
@@ -72,6 +76,10 @@ async def running_ottoscaler(
         data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
     )
+    # With a payload key, everything this process writes to Temporal is encrypted.
+    keys = settings.payload_keys
+    codec = EncryptionCodec(keys) if keys else None
+    client = encrypting(client, codec)
     try:
         async with log_sinks(settings) as (logs, log_database):
             metrics = Metrics()
@@ -95,6 +103,8 @@ async def running_ottoscaler(
             agent_logs = AgentLogService(
                 logs,
                 statuses.phase,
+                statuses.labels,
+                runtime.secrets,
                 signing_key=settings.signing_key,
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
@@ -114,6 +124,7 @@ async def running_ottoscaler(
                 settings.ottoscaler_tls_client_ca,
             )
             metrics_at = Port(settings.metrics_bind_host, settings.metrics_port, METRICS_PORT)
+            codec_at = Port(settings.codec_host, settings.codec_port, CODEC_PORT)
             async with (
                 capacity.following(runtime),
                 worker,
@@ -121,6 +132,7 @@ async def running_ottoscaler(
                 forwarding(settings, logs),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
+                serving_codec(codec, codec_at, settings.codec_origins) as codec_port,
                 temporal.watching(),
             ):
                 await ensure_reaper(
@@ -150,9 +162,19 @@ async def running_ottoscaler(
                     settings.metrics_bind_host,
                     metrics_port,
                 )
+                if codec_port is not None:
+                    log.info(
+                        "payloads to Temporal encrypted; codec endpoint on http://%s:%d",
+                        settings.codec_host,
+                        codec_port,
+                    )
                 try:
                     yield Running(
-                        grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
+                        grpc_host=host,
+                        grpc_port=port,
+                        runtime=runtime,
+                        metrics_port=metrics_port,
+                        codec_port=codec_port,
                     )
                 finally:
                     await server.stop(stop_grace)

@@ -74,6 +74,11 @@ class WorkerStatusCache:
         entry = self._entries.get(name)
         return entry.info.phase if entry else None
 
+    def labels(self, name: str) -> dict[str, str] | None:
+        """The worker's labels as last reported; None while the runtime does not list it."""
+        entry = self._entries.get(name)
+        return entry.info.labels if entry else None
+
     def pool_task_ids(self) -> set[str]:
         """Tasks that have pool workers (pipeline workers have no pool index)."""
         return {
