@@ -41,6 +41,7 @@ import grpc
 from grpc import aio
 from temporalio.client import Client
 
+from activities.admission import Admission, SpecSigner
 from activities.logs import Archive, LiveHub, LogSelector, LogSinks, follow_logs
 from activities.runtimes.mock.runtime import MockRuntime
 from bench.ports import free_port
@@ -65,6 +66,9 @@ FORWARDED_WINDOW = "forwarded to otto-handler, window 64, as fast as it can"
 FORWARDED_LATENCY = "forwarded to otto-handler, latency at 1,000 lines/s"
 FORWARD_TIMEOUT_SECONDS = 600.0
 STAND_IN_GRACE_SECONDS = 2.0
+# Without gRPC the benchmark plays the gateway too: it signs what its worker runs.
+KEY = b"bench"
+SIGNER = SpecSigner(KEY)
 
 
 def _ready() -> None:
@@ -258,10 +262,10 @@ async def _without_grpc(client: Client, data_dir: Path, lines: int) -> Rows:
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     config = {"mock.lines": str(lines), "mock.line_rate": "0"}
     spec = PipelineSpec(pipeline_id=queue, stages=(StageSpec(stage_id="print", config=config),))
-    async with create_worker(client, queue, MockRuntime(), logs=sinks):
+    async with create_worker(client, queue, MockRuntime(), Admission(KEY, 50), logs=sinks):
         handle = await client.start_workflow(
             PipelineWorkflow.run,
-            PipelineInput(spec=spec),
+            PipelineInput(spec=SIGNER.signed_pipeline(spec)),
             id=pipeline_workflow_id(spec.pipeline_id),
             task_queue=queue,
         )

@@ -18,6 +18,7 @@ import uuid
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
 
+from activities.admission import Admission, SpecSigner
 from activities.runtimes.mock.runtime import MockRuntime
 from bench.report import report
 from gateway.temporal.devserver import in_memory_temporal
@@ -36,6 +37,9 @@ from workflows.pipeline.workflow import PipelineWorkflow
 from workflows.workers.naming import pipeline_workflow_id
 
 WARN_EVENTS = 10_240
+# The benchmark plays the gateway too: it signs what its worker runs.
+KEY = b"bench"
+SIGNER = SpecSigner(KEY)
 WARN_BYTES = 10 * 1024 * 1024
 
 
@@ -75,7 +79,7 @@ async def measure(client: Client, task_queue: str, spec: PipelineSpec) -> dict[s
     began = time.perf_counter()
     handle: WorkflowHandle[PipelineWorkflow, ProgressPage] = await client.start_workflow(
         PipelineWorkflow.run,
-        PipelineInput(spec=spec, limits=limits),
+        PipelineInput(spec=SIGNER.signed_pipeline(spec), limits=limits),
         id=pipeline_workflow_id(spec.pipeline_id),
         task_queue=task_queue,
     )
@@ -103,7 +107,9 @@ async def measure(client: Client, task_queue: str, spec: PipelineSpec) -> dict[s
 async def main() -> None:
     async with in_memory_temporal() as env:
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-        worker: Worker = create_worker(env.client, task_queue, MockRuntime())
+        worker: Worker = create_worker(
+            env.client, task_queue, MockRuntime(), Admission(KEY, max_workers_per_task=100)
+        )
         async with worker:
             rows = {
                 "1000 stages (100 x 10)": await measure(env.client, task_queue, layered(100, 10)),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from activities.admission import Admission
 from activities.capacity import WorkerLedger
 from activities.capacity.shared import SharedCapacity
 from activities.runtimes import create_runtime
@@ -85,19 +86,21 @@ async def running_ottoscaler(
             metrics = Metrics()
             # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
             capacity = worker_capacity(settings)
+            key = settings.signing_key
+            admission = Admission(key, settings.max_workers_per_task)
             worker = create_worker(
                 client,
                 settings.temporal_task_queue,
                 CountingRuntime(runtime, metrics),
+                admission,
                 settings.otto_handler_addr,
                 logs,
-                settings.signing_key,
                 capacity,
             )
             statuses = WorkerStatusCache(runtime)
             servicer = OttoscalerServicer(
-                pipelines=PipelineService(client, settings, runtime.secrets),
-                pools=PoolService(client, settings, statuses, capacity),
+                pipelines=PipelineService(client, settings, admission.signer, runtime.secrets),
+                pools=PoolService(client, settings, statuses, capacity, admission.signer),
                 logs=LogService(settings, client, logs),
             )
             agent_logs = AgentLogService(
@@ -105,7 +108,7 @@ async def running_ottoscaler(
                 statuses.phase,
                 statuses.labels,
                 runtime.secrets,
-                signing_key=settings.signing_key,
+                signing_key=key,
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
             )

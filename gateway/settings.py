@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -17,9 +18,8 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The signing key of a process given neither OTTOSCALER_SIGNING_KEY nor a token: good for
-# one process only (its workers' credentials die with it).
-PROCESS_SIGNING_KEY = secrets.token_bytes(32)
+# Where a process given neither OTTOSCALER_SIGNING_KEY nor a token keeps its signing key.
+SIGNING_KEY_FILE = "signing.key"
 
 
 class RuntimeKind(StrEnum):
@@ -61,9 +61,13 @@ class Settings(BaseSettings):
     # after one otto-handler RETRYs may be accepted before it (docs/logs.md).
     otto_handler_log_window: int = Field(1, ge=1, le=1024)
     ottoscaler_auth_token: SecretStr | None = None
-    # The key gateway and workers share to sign what they hand each other (agents'
-    # credentials); empty: derived from the auth token, else random per process.
+    # The token read from this file instead: a file keeps it out of the environment.
+    ottoscaler_auth_token_file: Path | None = None
+    # The key gateway and workers share to sign what they hand each other: the work the
+    # gateway starts (activities/admission.py) and agents' credentials; or a file holding
+    # it. Empty: derived from the auth token, else kept in <OTTOSCALER_DATA_DIR>/signing.key.
     ottoscaler_signing_key: SecretStr | None = None
+    ottoscaler_signing_key_file: Path | None = None
     metrics_port: int = Field(9464, ge=0, le=65535)
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
@@ -124,6 +128,20 @@ class Settings(BaseSettings):
     ottoscaler_tls_client_ca: Path | None = None
 
     @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        if self.ottoscaler_auth_token_file is not None:
+            self.ottoscaler_auth_token = _secret_file(
+                "OTTOSCALER_AUTH_TOKEN", self.ottoscaler_auth_token, self.ottoscaler_auth_token_file
+            )
+        if self.ottoscaler_signing_key_file is not None:
+            self.ottoscaler_signing_key = _secret_file(
+                "OTTOSCALER_SIGNING_KEY",
+                self.ottoscaler_signing_key,
+                self.ottoscaler_signing_key_file,
+            )
+        return self
+
+    @model_validator(mode="after")
     def _tls_complete(self) -> Settings:
         if (self.ottoscaler_tls_cert is None) != (self.ottoscaler_tls_key is None):
             raise ValueError("OTTOSCALER_TLS_CERT and OTTOSCALER_TLS_KEY: give both or neither")
@@ -168,15 +186,17 @@ class Settings(BaseSettings):
 
     @property
     def signing_key(self) -> bytes:
-        """OTTOSCALER_SIGNING_KEY; else derived from the auth token, so processes that
-        share the token share the key; else this process's own random key."""
+        """OTTOSCALER_SIGNING_KEY (or its file); else derived from the auth token, so
+        processes that share the token share the key; else the random key kept in the data
+        dir, so that `ottoscaler up` (and processes sharing that directory) keeps running
+        what it signed after a restart. Never logged, never in a workflow's history."""
         key = self.ottoscaler_signing_key
         if key is not None and key.get_secret_value():
             return key.get_secret_value().encode()
         token = self.auth_token
         if token is not None:
             return hmac.new(token.encode(), b"ottoscaler signing key", hashlib.sha256).digest()
-        return PROCESS_SIGNING_KEY
+        return kept_key(self.ottoscaler_data_dir / SIGNING_KEY_FILE)
 
     @property
     def payload_keys(self) -> list[bytes]:
@@ -225,3 +245,34 @@ class Settings(BaseSettings):
         return "\n".join(
             f"  {key.upper()}={'' if value is None else value}" for key, value in shown.items()
         )
+
+
+def _secret_file(name: str, given: SecretStr | None, path: Path) -> SecretStr:
+    """The secret in path, surrounding whitespace dropped; name and name_FILE exclude each other."""
+    if given is not None and given.get_secret_value():
+        raise ValueError(f"{name} and {name}_FILE: give one or the other")
+    try:
+        text = path.read_text().strip()
+    except OSError as err:
+        raise ValueError(f"{name}_FILE: cannot read {path}: {err.strerror}") from err
+    if not text:
+        raise ValueError(f"{name}_FILE: {path} is empty")
+    return SecretStr(text)
+
+
+def kept_key(path: Path) -> bytes:
+    """The random key in path (0600), made by whichever process needs it first. It is
+    written to a private file and then linked into place, so no process reads half a key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: its key is the one
+        finally:
+            draft.unlink()
+    return path.read_text().strip().encode()

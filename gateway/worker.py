@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.admission import Admission
 from activities.capacity import Unlimited, WorkerCapacity
 from activities.logs import LiveHub, LogSinks
 from activities.pools.notify import WorkerNotifier
@@ -16,7 +17,6 @@ from activities.runtimes.protocol import WorkerRuntime
 from activities.workers.lifecycle import WorkerActivities
 from activities.workers.run import WorkerRunActivities
 from gateway.pools.wire import notice_to_wire
-from gateway.settings import PROCESS_SIGNING_KEY
 from gateway.temporal.client import WORKFLOWS
 
 # Every live worker holds a run_worker (or a pool's await) activity for its whole life, just
@@ -31,16 +31,16 @@ def create_worker(
     client: Client,
     task_queue: str,
     runtime: WorkerRuntime,
+    admission: Admission,
     otto_handler_addr: str = "",
     logs: LogSinks | None = None,
-    signing_key: bytes = PROCESS_SIGNING_KEY,
     capacity: WorkerCapacity | None = None,
 ) -> Worker:
-    """logs None: workers' lines reach live subscribers only, nothing is archived.
-    signing_key: what workers' agent credentials are made with (Settings.signing_key).
-    capacity None: no MAX_WORKERS."""
+    """admission: what this process creates (signed specs, its own limits, agents'
+    credentials). logs None: workers' lines reach live subscribers only, nothing is
+    archived. capacity None: no MAX_WORKERS."""
     capacity = capacity or Unlimited()
-    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), signing_key, capacity)
+    runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), admission, capacity)
     return Worker(
         client,
         task_queue=task_queue,
@@ -49,7 +49,7 @@ def create_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activities=[
             *WorkerActivities(runtime, capacity).all(),
-            *PoolActivities(runtime, signing_key).all(),
+            *PoolActivities(runtime, admission).all(),
             ReaperActivities(runtime, client).reap_orphans,
             *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),
             runs.run_worker,

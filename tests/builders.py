@@ -13,6 +13,7 @@ from activities.runtimes.mock.runtime import MockRuntime
 from activities.runtimes.protocol import WorkerRuntime
 from gateway.pipelines.stream import final_page
 from gateway.worker import create_worker
+from tests.signing import SIGNER, admission
 from workflows.base.checks import Limits
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import (
@@ -73,9 +74,13 @@ def pipeline(*stages: StageSpec, pipeline_id: str = "") -> PipelineSpec:
 
 @asynccontextmanager
 async def worker(
-    client: Client, task_queue: str, runtime: WorkerRuntime | None = None
+    client: Client,
+    task_queue: str,
+    runtime: WorkerRuntime | None = None,
+    max_workers_per_task: int = 50,
 ) -> AsyncIterator[Worker]:
-    async with create_worker(client, task_queue, runtime or MockRuntime()) as running:
+    admitting = admission(max_workers_per_task)
+    async with create_worker(client, task_queue, runtime or MockRuntime(), admitting) as running:
         yield running
 
 
@@ -84,7 +89,7 @@ async def start(
 ) -> WorkflowHandle[PipelineWorkflow, ProgressPage]:
     return await client.start_workflow(
         PipelineWorkflow.run,
-        PipelineInput(spec=spec, limits=limits or Limits()),
+        PipelineInput(spec=SIGNER.signed_pipeline(spec), limits=limits or Limits()),
         id=pipeline_workflow_id(spec.pipeline_id),
         task_queue=task_queue,
     )

@@ -1,6 +1,10 @@
 """The pool's own worker activities: create a ScaleUp's workers together, and await a
 worker's start through the runtime's change feed.
 
+A batch is created only when the gateway signed it, and only as far as the task's
+workers stay within this process's MAX_WORKERS_PER_TASK (activities/admission.py): a
+pool started around the gateway cannot raise its own limit.
+
 The pool learns when a pending worker runs (for the RUNNING notice and for ScaleDown,
 which takes pending workers first) without polling: the feed says so the moment it happens.
 """
@@ -11,10 +15,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
+from weakref import WeakValueDictionary
 
 from temporalio import activity
 
-from activities.logs.credentials import with_agent_credential
+from activities.admission import Admission
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import (
     RuntimeFailure,
@@ -24,31 +29,57 @@ from activities.runtimes.protocol import (
 )
 from workflows.pool.calls import AWAIT_WORKER_STARTED, CREATE_WORKERS
 from workflows.pool.models import Created
-from workflows.workers.spec import WorkerInfo, WorkerPhase, WorkerSpec
+from workflows.pool.plan import ACTIVE
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerInfo, WorkerPhase, WorkerSpec
 
 
 class PoolActivities:
-    def __init__(self, runtime: WorkerRuntime, signing_key: bytes) -> None:
+    def __init__(self, runtime: WorkerRuntime, admission: Admission) -> None:
         self.runtime = runtime
-        self.signing_key = signing_key
+        self.admission = admission
+        # One count-then-create at a time per task, held while a batch is created.
+        self._task_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     @activity.defn(name=CREATE_WORKERS)
     async def create_workers(self, specs: list[WorkerSpec]) -> list[Created]:
-        """A worker the runtime refuses for good is reported in its place. Any transient
-        failure fails the call for Temporal to retry: creates adopt what already exists."""
-        return await runtime_boundary(self._create_all(specs))
+        """A worker the runtime refuses for good is reported in its place, and so is one
+        past this process's MAX_WORKERS_PER_TASK. Any transient failure fails the call for
+        Temporal to retry: creates adopt what already exists."""
+        workflow_id = activity.info().workflow_id or ""
+        admitted = [self.admission.admit(spec, workflow_id) for spec in specs]
+        return await runtime_boundary(self._create_all(admitted))
 
     async def _create_all(self, specs: list[WorkerSpec]) -> list[Created]:
-        results = await asyncio.gather(*(self._create(s) for s in specs), return_exceptions=True)
+        task_id = specs[0].labels[Labels.TASK_ID] if specs else ""
+        lock = self._task_locks.setdefault(task_id, asyncio.Lock())
+        async with lock:
+            room = await self._room(task_id, specs)
+            results = await asyncio.gather(
+                *(self._create(s) for s in specs[:room]), return_exceptions=True
+            )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return [result for result in results if isinstance(result, Created)]
+        created = [result for result in results if isinstance(result, Created)]
+        limit = self.admission.max_workers_per_task
+        refused = Created(error=f"this worker's MAX_WORKERS_PER_TASK={limit} reached")
+        return created + [refused] * (len(specs) - len(created))
+
+    async def _room(self, task_id: str, specs: list[WorkerSpec]) -> int:
+        """How many of specs fit beside the task's other pool workers under this process's
+        own limit, whatever the pool's input said: a retried batch's own do not count."""
+        names = {spec.name for spec in specs}
+        listed = await self.runtime.list({Labels.MANAGED_BY: MANAGED_BY, Labels.TASK_ID: task_id})
+        others = sum(
+            1
+            for w in listed
+            if Labels.POOL_INDEX in w.labels and w.phase in ACTIVE and w.name not in names
+        )
+        return max(0, self.admission.max_workers_per_task - others)
 
     async def _create(self, spec: WorkerSpec) -> Created:
         try:
-            credentialed = with_agent_credential(spec, self.signing_key)
-            return Created(info=await self.runtime.create(credentialed))
+            return Created(info=await self.runtime.create(spec))
         except RuntimeFailure as err:
             if err.retryable:
                 raise

@@ -8,6 +8,9 @@ deletes it once its last lines are. Its heartbeat carries the log cursor, so a r
 another process resumes the log where the last heartbeat left it: no line lost or
 repeated, and one activity per attempt instead of create, await, tail and delete.
 
+Nothing is created for a spec the gateway did not sign or that passes this process's
+own MAX_WORKERS_PER_TASK (activities/admission.py).
+
 A transient runtime error fails the activity retryably and leaves the worker for the
 retry to resume; a permanent one fails the shard (the workflow deletes the worker).
 Cancelled, it stops following and deletes the worker too: the workflow, which does not
@@ -23,9 +26,9 @@ from contextlib import suppress
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.admission import Admission
 from activities.capacity import WorkerCapacity
 from activities.logs import LogSinks, pod_meta
-from activities.logs.credentials import with_agent_credential
 from activities.logs.masking import Masker
 from activities.logs.outage import until_reachable
 from activities.logs.store import ArchiveUnavailable
@@ -40,24 +43,30 @@ from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 class WorkerRunActivities:
     def __init__(
-        self, runtime: WorkerRuntime, sinks: LogSinks, signing_key: bytes, capacity: WorkerCapacity
+        self,
+        runtime: WorkerRuntime,
+        sinks: LogSinks,
+        admission: Admission,
+        capacity: WorkerCapacity,
     ) -> None:
         self.runtime = runtime
         self.sinks = sinks
-        self.signing_key = signing_key
+        self.admission = admission
         self.room = RoomWaits(capacity)
 
     @activity.defn(name=RUN_WORKER)
     async def run_worker(self, spec: WorkerSpec) -> WorkerOutcome:
+        # Checked first: a spec this process refuses never waits for, nor takes, room.
+        admitted = self.admission.admit(spec, activity.info().workflow_id or "")
         room = await self.room.room_for(spec)
         try:
-            return await self._run(spec)
+            return await self._run(admitted)
         finally:
             await room.release()
 
     async def _run(self, spec: WorkerSpec) -> WorkerOutcome:
         mask = await self._masker(spec)
-        await runtime_boundary(self.runtime.create(with_agent_credential(spec, self.signing_key)))
+        await runtime_boundary(self.runtime.create(spec))
         # ArchiveBusy (a stale attempt of this activity still holds the log) is retried;
         # an archive that cannot be reached is waited for.
         opened = await until_reachable(lambda: self.sinks.open(pod_meta(spec)), spec.name)

@@ -15,6 +15,7 @@ from pathlib import Path
 from gateway.app import STOP_GRACE_SECONDS, running_ottoscaler
 from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
+from gateway.hardening import forget_secret_environment, make_undumpable
 from gateway.ports import PortInUse
 from gateway.settings import RuntimeKind, Settings
 from gateway.temporal.client import connect
@@ -161,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    undumpable = make_undumpable()
     settings = _settings(args)
+    forget_secret_environment()  # before any child starts
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -183,6 +186,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     with claimed(settings, dev):
         log.info("settings:\n%s", settings.describe())
+        if not undumpable:
+            log.warning("this platform cannot keep other processes of this user out of this one")
         up = args.command == "up"
         asyncio.run(_serve(settings, dev, UP_STOP_GRACE_SECONDS if up else STOP_GRACE_SECONDS))
     return 0

@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.admission import SpecSigner
 from activities.runtimes.mock.runtime import check_mock_config
 from activities.secrets.files import FileSecretStore
 from activities.secrets.store import SecretStore
@@ -44,11 +45,16 @@ log = logging.getLogger(__name__)
 
 class PipelineService:
     def __init__(
-        self, client: Client, settings: Settings, secrets: SecretStore | None = None
+        self,
+        client: Client,
+        settings: Settings,
+        signer: SpecSigner,
+        secrets: SecretStore | None = None,
     ) -> None:
         """secrets: the runtime's store (a memory-only one when none is given)."""
         self.client = client
         self.settings = settings
+        self.signer = signer
         self.secrets = secrets or FileSecretStore()
         self.limits = Limits(max_workers_per_stage=settings.max_workers_per_task)
         self.patience = Patience(
@@ -154,10 +160,17 @@ class PipelineService:
             raise FailedPrecondition(
                 f"pipeline_id: pipeline {request.pipeline_id} completed; nothing to retry"
             )
+        if self.signer.signed_pipeline(last.spec) != last.spec:
+            raise FailedPrecondition(
+                f"pipeline_id: pipeline {request.pipeline_id} was not started through this "
+                "Ottoscaler's gateway (or with another signing key); start it with "
+                "ExecutePipeline"
+            )
         reuse = tuple(s.stage_id for s in snap.stages if s.status is StageStatus.COMPLETED)
         spec = last.spec.model_copy(
             update={"triggered_by": request.triggered_by or last.spec.triggered_by}
         )
+        self.validate(spec)
         new_run = await self._start(
             PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
         )
@@ -204,7 +217,9 @@ class PipelineService:
 
     async def _start(self, inp: PipelineInput) -> PipelineHandle:
         """Starts with the Otto* search attributes; where Temporal refuses them, this
-        pipeline starts without (the next one tries again)."""
+        pipeline starts without (the next one tries again). Signs each stage: the
+        workers create only what the gateway signed."""
+        inp = inp.model_copy(update={"spec": self.signer.signed_pipeline(inp.spec)})
         try:
             return await self._start_workflow(inp, visibility.initial_attributes(inp.spec))
         except RPCError as err:

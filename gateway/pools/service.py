@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from activities.admission import SpecSigner
 from activities.capacity import CapacityUnknown, NoRoom, Reservation, WorkerCapacity
 from gateway.errors import ResourceExhausted, Unavailable
 from gateway.pools.client import PoolClient
@@ -35,10 +36,12 @@ class PoolService:
         settings: Settings,
         statuses: WorkerStatusCache,
         capacity: WorkerCapacity,
+        signer: SpecSigner,
     ) -> None:
         self.settings = settings
         self.statuses = statuses
         self.capacity = capacity
+        self.signer = signer
         self.pools = PoolClient(
             client,
             settings.temporal_task_queue,
@@ -55,7 +58,7 @@ class PoolService:
         wanted = scale_up_from_wire(request, self.settings.otto_agent_image, self.command)
         validate_scale_up(wanted, self.settings.max_workers_per_task)
         async with self._admitted(wanted) as room:
-            result = await self.pools.scale_up(wanted)
+            result = await self.pools.scale_up(self.signer.signed_scale_up(wanted))
             if room is not None:  # its workers count as live once the runtime reports them
                 await room.release(created=result.worker_names)
         return scale_result_to_wire(result)

@@ -1,4 +1,4 @@
-"""Bearer-token authentication: with OTTOSCALER_AUTH_TOKEN set, every call carries it.
+"""Bearer-token authentication: with OTTOSCALER_AUTH_TOKEN (or _FILE) set, every call carries it.
 
 A call must send metadata `authorization: Bearer <token>`; without it, or with another
 token, it ends UNAUTHENTICATED before any handler runs. Health checking and reflection
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -23,6 +24,7 @@ from gateway.server.interceptors import Behaviour, Continuation, Handler, rewrap
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 
 TOKEN_ENV = "OTTOSCALER_AUTH_TOKEN"
+TOKEN_FILE_ENV = "OTTOSCALER_AUTH_TOKEN_FILE"
 AGENT_LOGS_SERVICE = pb.DESCRIPTOR.services_by_name["LogStreamingService"].full_name
 OPEN_SERVICES = frozenset({health.SERVICE_NAME, reflection.SERVICE_NAME, AGENT_LOGS_SERVICE})
 MISSING = "missing bearer token: send metadata 'authorization: Bearer <token>'"
@@ -38,8 +40,13 @@ def bearer_metadata(token: str) -> Metadata:
 
 
 def metadata_from_env() -> Metadata:
-    """For the CLI clients: the token in OTTOSCALER_AUTH_TOKEN, the variable the server reads."""
-    return bearer_metadata(os.environ.get(TOKEN_ENV, ""))
+    """For the CLI clients: the token in OTTOSCALER_AUTH_TOKEN, else in the file that
+    OTTOSCALER_AUTH_TOKEN_FILE names, as the server reads them."""
+    token = os.environ.get(TOKEN_ENV, "")
+    token_file = os.environ.get(TOKEN_FILE_ENV, "")
+    if not token and token_file:
+        token = Path(token_file).read_text().strip()
+    return bearer_metadata(token)
 
 
 def _service(method: str) -> str:

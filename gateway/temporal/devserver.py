@@ -21,6 +21,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from gateway.hardening import environment_without_secrets
 from gateway.ports import TEMPORAL_PORT, UI_PORT, Port, PortInUse, in_use, listened_on_by
 from gateway.temporal.client import connect
 
@@ -124,6 +125,7 @@ class DevServer:
                 # Its own session: the terminal's Ctrl-C reaches `up` alone, which stops the
                 # worker and the gateway before this server (stop()).
                 start_new_session=True,
+                env=environment_without_secrets(),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 

@@ -29,6 +29,7 @@ from tests.kube.emulator import KubeEmulator
 from tests.kube.fixtures import NAMESPACE, TEST_TUNING, KubeCluster
 from tests.kube.server import Request
 from tests.logs.pipelines import printed
+from tests.signing import admission
 from workflows.pipeline.models import StageSpec, StageStatus
 from workflows.workers.spec import WorkerSpec
 
@@ -325,7 +326,8 @@ async def test_a_pipeline_on_kubernetes_archives_every_line_of_its_pods(
     config = {"FAKE_DURATION": "0.2", "FAKE_LINES": "40"}
     request = pipeline(StageSpec(stage_id="build", type="build", worker_count=2, config=config))
     archive = Archive(tmp_path)
-    async with create_worker(client, task_queue, kube_runtime, logs=LogSinks(archive, LiveHub())):
+    sinks = LogSinks(archive, LiveHub())
+    async with create_worker(client, task_queue, kube_runtime, admission(), logs=sinks):
         result, _ = await run_pipeline(client, task_queue, request)
 
     assert result.status is StageStatus.COMPLETED

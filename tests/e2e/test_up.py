@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -45,7 +46,9 @@ def start_up(
     *extra: str,
     grpc_port: int = 0,
     stderr: IO[str] | int = subprocess.DEVNULL,
+    env: Mapping[str, str] | None = None,
 ) -> Up:
+    """env: variables set for `up` besides this process's own."""
     grpc_port = grpc_port or free_port()
     process = subprocess.Popen(
         [
@@ -60,6 +63,7 @@ def start_up(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     up = Up(process, grpc_port)
     try:

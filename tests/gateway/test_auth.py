@@ -15,7 +15,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from gateway.app import Running
-from gateway.server.auth import MALFORMED, MISSING, TOKEN_ENV, WRONG, bearer_metadata
+from gateway.server.auth import (
+    MALFORMED,
+    MISSING,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    WRONG,
+    bearer_metadata,
+)
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -157,3 +164,22 @@ async def test_the_cli_sends_the_token_from_its_environment(ottoscaler: Running)
     code, err = await pipeline_list(ottoscaler.grpc_port, {TOKEN_ENV: None})
     assert code == 3
     assert "UNAUTHENTICATED" in err and TOKEN not in err
+
+
+async def test_the_cli_reads_the_token_from_the_file_its_environment_names(
+    ottoscaler: Running, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    only_the_file = {TOKEN_ENV: None, TOKEN_FILE_ENV: str(token_file)}
+    assert await scaling_status(ottoscaler.grpc_port, only_the_file) == (0, "")
+
+
+def test_settings_read_the_token_from_its_file_and_refuse_two_sources(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    assert Settings(ottoscaler_auth_token_file=token_file).auth_token == TOKEN
+    with pytest.raises(ValueError, match="OTTOSCALER_AUTH_TOKEN and OTTOSCALER_AUTH_TOKEN_FILE"):
+        Settings(ottoscaler_auth_token=SecretStr(TOKEN), ottoscaler_auth_token_file=token_file)
+    with pytest.raises(ValueError, match=f"OTTOSCALER_AUTH_TOKEN_FILE: cannot read {tmp_path}"):
+        Settings(ottoscaler_auth_token_file=tmp_path / "missing")

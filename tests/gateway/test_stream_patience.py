@@ -32,6 +32,7 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.builders import worker
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.signing import SIGNER
 from tests.waiting import eventually
 
 Stub: TypeAlias = "pb_grpc.OttoscalerServiceAsyncStub"
@@ -56,8 +57,10 @@ async def gateway_alone(client: Client, settings: Settings) -> AsyncIterator[Stu
     """The gRPC gateway without the Temporal worker that `running_ottoscaler` adds."""
     async with log_sinks(settings) as (logs, _):
         servicer = OttoscalerServicer(
-            pipelines=PipelineService(client, settings),
-            pools=PoolService(client, settings, WorkerStatusCache(MockRuntime()), Unlimited()),
+            pipelines=PipelineService(client, settings, SIGNER),
+            pools=PoolService(
+                client, settings, WorkerStatusCache(MockRuntime()), Unlimited(), SIGNER
+            ),
             logs=LogService(settings, client, logs),
         )
         server, port = await create_server(servicer, "127.0.0.1", 0)

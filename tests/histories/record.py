@@ -25,6 +25,7 @@ from gateway.temporal.devserver import temporal_binary
 from gateway.temporal.replay import fetch_with_children
 from gateway.worker import create_worker
 from tests.builders import mock_stage, pipeline, start, worker
+from tests.signing import admission
 from tests.waiting import eventually
 from workflows.pipeline.models import PipelineSpec
 from workflows.pipeline.workflow import PipelineWorkflow
@@ -69,7 +70,7 @@ async def crowded_worker(client: Client, task_queue: str) -> AsyncIterator[None]
     capacity = WorkerLedger(1)
     async with (
         capacity.following(runtime),
-        create_worker(client, task_queue, runtime, capacity=capacity),
+        create_worker(client, task_queue, runtime, admission(), capacity=capacity),
     ):
         yield
 

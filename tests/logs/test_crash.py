@@ -24,6 +24,7 @@ from gateway.logs.forwarder import LogForwarder
 from gateway.worker import create_worker
 from tests.builders import pipeline, start
 from tests.logs.otto_handler import FakeOttoHandler, serving
+from tests.signing import admission
 from tests.waiting import eventually
 from workflows.pipeline.models import StageSpec, StageStatus
 from workflows.workers.spec import WorkerSpec
@@ -53,7 +54,10 @@ async def ottoscaler_process(
     archive = Archive(log_dir)
     sinks = LogSinks(archive, LiveHub(), forward=True)
     forwarder = LogForwarder(otto_handler, archive, sinks.hub, "default")
-    async with create_worker(client, task_queue, runtime, logs=sinks), forwarder.running():
+    async with (
+        create_worker(client, task_queue, runtime, admission(), logs=sinks),
+        forwarder.running(),
+    ):
         yield archive
 
 

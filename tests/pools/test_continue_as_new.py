@@ -8,6 +8,7 @@ from activities.runtimes.mock.runtime import MockRuntime
 from gateway.pools.client import PoolClient
 from gateway.worker import create_worker
 from tests.pools.calls import new_task
+from tests.signing import SIGNER, admission
 from tests.waiting import eventually
 from workflows.pool.models import PoolSettings, PoolTotals, ScaleStatus, ScaleUpRequest
 from workflows.pool.specs import pool_workflow_id
@@ -15,11 +16,13 @@ from workflows.pool.workflow import WorkerPoolWorkflow
 
 
 def request(task_id: str, count: int, request_id: str) -> ScaleUpRequest:
-    return ScaleUpRequest(
-        task_id=task_id,
-        worker_count=count,
-        request_id=request_id,
-        build_config={"mock.duration": "600"},
+    return SIGNER.signed_scale_up(
+        ScaleUpRequest(
+            task_id=task_id,
+            worker_count=count,
+            request_id=request_id,
+            build_config={"mock.duration": "600"},
+        )
     )
 
 
@@ -30,7 +33,7 @@ async def test_the_pool_continues_as_new_and_keeps_workers_answers_and_names(
     pools = PoolClient(client, task_queue, PoolSettings(history_limit=40))
     task = new_task()
     handle = client.get_workflow_handle_for(WorkerPoolWorkflow.run, pool_workflow_id(task))
-    async with create_worker(client, task_queue, runtime):
+    async with create_worker(client, task_queue, runtime, admission()):
         first = await pools.scale_up(request(task, 3, "r1"))
         first_run = (await handle.describe()).run_id
         names = set(first.worker_names)

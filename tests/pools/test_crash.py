@@ -19,6 +19,7 @@ from gateway.settings import RuntimeKind, Settings
 from gateway.worker import create_worker
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import new_task, scale_request
+from tests.signing import SIGNER, admission
 from workflows.workers.spec import WorkerInfo, WorkerSpec
 
 WORKERS = 3
@@ -56,11 +57,11 @@ async def test_a_scale_up_survives_a_worker_crash_without_extra_workers(
     runtime = StallingRuntime()
     statuses = WorkerStatusCache(runtime)
     capacity = WorkerLedger(settings.max_workers)
-    pools = PoolService(client, settings, statuses, capacity)
+    pools = PoolService(client, settings, statuses, capacity, SIGNER)
     task = new_task()
     request = scale_request(task, WORKERS, "req-crash", mock_duration="600")
     async with statuses.following(), capacity.following(runtime):
-        first = create_worker(client, task_queue, runtime)
+        first = create_worker(client, task_queue, runtime, admission())
         running = asyncio.create_task(first.run())
         call = asyncio.create_task(pools.scale_up(request))
         await asyncio.wait_for(runtime.all_created.wait(), 10)
@@ -69,7 +70,7 @@ async def test_a_scale_up_survives_a_worker_crash_without_extra_workers(
         assert not call.done(), "the ScaleUp cannot have answered: its creates never returned"
 
         runtime.stall = False
-        async with create_worker(client, task_queue, runtime):
+        async with create_worker(client, task_queue, runtime, admission()):
             answer = await asyncio.wait_for(call, 30)
             assert answer.status == pb.ScaleResponse.SUCCESS, answer.message
             assert sorted(answer.worker_pod_names) == sorted(runtime.created)

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc import aio
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
@@ -22,6 +23,7 @@ from tests.kube.fixtures import DEFAULT_IMAGE, NAMESPACE, TEST_TUNING, KubeClust
 from tests.pools.calls import Stub, new_task, scale_request
 
 MAX_WORKERS = 5
+SIGNING_KEY = "the replicas' own"
 
 
 @pytest.fixture
@@ -39,6 +41,8 @@ async def stubs(
                 ottoscaler_data_dir=tmp_path / name,
                 ottoscaler_database_url=database_url,
                 max_workers=MAX_WORKERS,
+                # Replicas sign and check each other's work with one key.
+                ottoscaler_signing_key=SecretStr(SIGNING_KEY),
             )
             runtime = KubernetesRuntime(
                 NAMESPACE, DEFAULT_IMAGE, kube_cluster.api, tuning=TEST_TUNING

@@ -16,6 +16,7 @@ from gateway.settings import RuntimeKind, Settings
 from gateway.worker import create_worker
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.pools.calls import new_task, pool_closed, scale_request
+from tests.signing import SIGNER, admission
 from tests.waiting import eventually
 
 
@@ -44,9 +45,10 @@ async def test_a_scale_up_during_the_end_of_its_pool_lands_in_a_new_pool(
         Settings(temporal_task_queue=task_queue, ottoscaler_runtime=RuntimeKind.MOCK),
         statuses,
         Unlimited(),
+        SIGNER,
     )
     task = new_task()
-    async with statuses.following(), create_worker(client, task_queue, runtime):
+    async with statuses.following(), create_worker(client, task_queue, runtime, admission()):
         old = await pools.scale_up(scale_request(task, 1, mock_duration="600"))
         ending = asyncio.create_task(
             pools.scale_down(pb.ScaleRequest(task_id=task, worker_count=0))

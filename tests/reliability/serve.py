@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -42,11 +42,13 @@ async def _announced_address(process: asyncio.subprocess.Process) -> str:
     raise AssertionError(f"`ottoscaler serve` exited with {await process.wait()} before serving")
 
 
-async def start_serve(env: Mapping[str, str], log: Path) -> Serve:
-    """Starts the process (GRPC_PORT=0: it binds a free port) and waits for its banner."""
+async def start_serve(env: Mapping[str, str], log: Path, wrapper: Sequence[str] = ()) -> Serve:
+    """Starts the process (GRPC_PORT=0: it binds a free port) and waits for its banner.
+    wrapper: a command that runs it (e.g. in another user namespace)."""
     environ = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
     with log.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
+            *wrapper,
             str(BIN / "ottoscaler"),
             "serve",
             env={**environ, **env, "GRPC_PORT": "0"},

@@ -15,6 +15,7 @@ from gateway.pipelines.service import PipelineService
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from tests.builders import mock_stage, pipeline, run_pipeline, start, worker
+from tests.signing import SIGNER
 from tests.waiting import eventually
 from workflows.base.checks import Limits
 from workflows.pipeline.models import StageStatus
@@ -80,7 +81,7 @@ async def test_web_ui_shows_summaries_and_the_stage_table(client: Client, task_q
 async def test_a_hundred_shards_keep_the_history_small(client: Client, task_queue: str) -> None:
     """The pipeline's history grows by a bounded number of events per shard attempt."""
     spec = pipeline(mock_stage("wide", workers=100))
-    async with worker(client, task_queue):
+    async with worker(client, task_queue, max_workers_per_task=100):
         handle = await start(client, task_queue, spec, Limits(max_workers_per_stage=100))
         result = (await asyncio.wait_for(handle.result(), 120)).snapshot
         history = await handle.fetch_history()
@@ -125,7 +126,7 @@ async def test_search_attributes_follow_the_pipeline(client: Client, task_queue:
         triggered_by="alice",
     )
     async with worker(client, task_queue):
-        events = [e async for e in PipelineService(client, settings).execute(request)]
+        events = [e async for e in PipelineService(client, settings, SIGNER).execute(request)]
     assert events[-1].status == pb.STAGE_COMPLETED
     query = (
         f"OttoPipelineId = '{request.pipeline_id}' AND OttoStatus = 'COMPLETED' "

@@ -10,6 +10,8 @@ from workflows.workers.spec import SecretRefs
 
 class PipelineInput(Frozen):
     spec: PipelineSpec
+    # The gateway's limits, for the workflow's early errors only: anyone can start a
+    # workflow with any input, so the activities hold to their own (activities/admission.py).
     limits: Limits = Limits()
     # Stages the previous run completed (RetryPipeline): reported COMPLETED, not run again.
     reuse_completed: tuple[str, ...] = ()

@@ -57,6 +57,8 @@ class StageSpec(Frozen):
     retry: RetrySpec = RetrySpec()
     # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
     secret_names: tuple[str, ...] = ()
+    # The gateway's signature over the workers this stage makes (workflows/workers/signed.py).
+    signature: str = ""
 
     @property
     def attempts_allowed(self) -> int:

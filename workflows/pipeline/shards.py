@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from workflows.pipeline.models import StageSpec
+from workflows.workers.calls import REFUSED
 from workflows.workers.naming import stage_worker_name
 from workflows.workers.spec import (
     MANAGED_BY,
@@ -76,10 +77,12 @@ class StageContext:
             args=stage.args,
             config=dict(stage.config),
             attempt=attempt,
+            max_attempts=stage.attempts_allowed,
             timeout_seconds=stage.timeout_seconds,
             pending_timeout_seconds=pending_timeout(stage.config),
             summary=self.summary(shard, attempt),
             secrets=self.secrets,
+            signature=stage.signature,
         )
 
     def summary(self, shard: int, attempt: int) -> str:
@@ -105,6 +108,9 @@ def failure_labels(outcome: WorkerOutcome) -> set[str]:
 
 
 def is_retryable(outcome: WorkerOutcome, retryable_failures: Iterable[str]) -> bool:
-    """An empty list retries every failure; otherwise the reason or ExitCode:N must match."""
+    """An empty list retries every failure; otherwise the reason or ExitCode:N must match.
+    A worker the activity refused to create (unsigned, over the limit) is never retried."""
+    if outcome.reason in REFUSED:
+        return False
     patterns = set(retryable_failures)
     return not patterns or bool(patterns & failure_labels(outcome))

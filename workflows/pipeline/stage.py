@@ -21,10 +21,12 @@ from workflows.pipeline.models import StageMetrics, StageStatus
 from workflows.pipeline.outcome import fails_when_failed, stage_failed
 from workflows.pipeline.shards import StageContext, is_retryable, shard_name
 from workflows.workers import calls as worker_calls
+from workflows.workers.naming import pipeline_workflow_id
 from workflows.workers.room import ROOM_SIGNAL, RoomReport
 from workflows.workers.spec import WorkerOutcome, WorkerSpec
 
 STAGE_REPORT_SIGNAL = "stage_report"
+NOT_A_CHILD = "NotAChild"
 
 
 class StageReporter(Protocol):
@@ -196,6 +198,16 @@ class StageWorkflow:
 
     @workflow.run
     async def run(self, inp: StageInput) -> StageResult:
+        parent = workflow.info().parent
+        if parent is None or parent.workflow_id != pipeline_workflow_id(inp.pipeline_id):
+            # Its workers' signatures hold in any child of their pipeline: started on its own,
+            # a signed stage could be run again under as many ids as anyone liked.
+            raise ApplicationError(
+                f"stage {inp.stage.stage_id} of pipeline {inp.pipeline_id} runs only as a child "
+                "of its pipeline's workflow: start pipelines through the gateway",
+                type=NOT_A_CHILD,
+                non_retryable=True,
+            )
         ctx = StageContext(
             inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage, inp.secrets
         )

@@ -40,6 +40,8 @@ class ScaleUpRequest(Frozen):
     request_id: str = ""
     image: str = ""
     command: tuple[str, ...] = ()
+    # The gateway's signature over the workers this request makes (workflows/workers/signed.py).
+    signature: str = ""
 
 
 class ScaleDownRequest(Frozen):
@@ -101,7 +103,9 @@ class WorkerNotice(Frozen):
 
 
 class PoolSettings(Frozen):
-    """Fixed when the pool starts (from the gateway's settings), carried across runs."""
+    """Fixed when the pool starts (from the gateway's settings), carried across runs.
+    max_workers_per_task is the pool's own bookkeeping; the create activity holds to its
+    process's own limit whatever this says (activities/pools/workers.py)."""
 
     worker_ttl_seconds: float = 300.0
     max_workers_per_task: int = 50

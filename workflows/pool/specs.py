@@ -17,7 +17,7 @@ from workflows.workers.spec import (
 )
 
 # Marks a pool worker (pipeline workers carry pipeline-id instead) and orders it by age.
-POOL_INDEX_LABEL = "ottoscaler.io/pool-index"
+POOL_INDEX_LABEL = Labels.POOL_INDEX
 WORKFLOW_ID_PREFIX = "workers-"
 
 
@@ -53,4 +53,5 @@ def pool_worker_spec(task_id: str, run: str, request: ScaleUpRequest, index: int
         config=dict(request.build_config),
         pending_timeout_seconds=pending_timeout(request.build_config),
         summary=f"pool {task_id} · worker {index}",
+        signature=request.signature,
     )

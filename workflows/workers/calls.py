@@ -21,7 +21,12 @@ AWAIT_WORKER = "await_worker"
 DELETE_WORKER = "delete_worker"
 DELETE_SECRETS = "delete_secrets"
 
-NON_RETRYABLE = ["PermanentRuntimeError", "WorkerNotFound", "InvalidWorkerSpec"]
+# Why an activity refused to create a worker (activities/admission.py): no retry can help,
+# neither the activity's nor the stage's.
+UNSIGNED_SPEC = "UnsignedSpec"
+OVER_WORKER_LIMIT = "OverWorkerLimit"
+REFUSED = frozenset({UNSIGNED_SPEC, OVER_WORKER_LIMIT})
+NON_RETRYABLE = ["PermanentRuntimeError", "WorkerNotFound", "InvalidWorkerSpec", *sorted(REFUSED)]
 INFRA_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

@@ -22,7 +22,8 @@ DEFAULT_PENDING_TIMEOUT_SECONDS = 300
 
 class Labels:
     """Label keys otto-handler knows (proto/ottoscaler/v1/README.md), then our own: the run
-    that created the worker (only that run adopts it), its shard and its attempt."""
+    that created the worker (only that run adopts it), its shard and its attempt, and a
+    pool worker's index (pipeline workers carry pipeline-id instead)."""
 
     MANAGED_BY = "managed-by"
     TASK_ID = "task-id"
@@ -34,6 +35,7 @@ class Labels:
     ATTEMPT = "ottoscaler.io/attempt"
     # The secret store a worker's secret values come from (its name, never a value).
     SECRETS = "ottoscaler.io/secrets"
+    POOL_INDEX = "ottoscaler.io/pool-index"
 
 
 class SecretRefs(Frozen):
@@ -65,11 +67,16 @@ class WorkerSpec(Frozen):
     # Stage config: mock.* drives the mock runtime, ottoscaler.* holds runtime options.
     config: dict[str, str] = Field(default_factory=dict)
     attempt: int = 1
+    # The stage's attempts_allowed: signed with the rest, so no input can add attempts.
+    max_attempts: int = 1
     timeout_seconds: int = 0
     pending_timeout_seconds: int = DEFAULT_PENDING_TIMEOUT_SECONDS
     summary: str = ""
     # References to secret values, resolved as the worker is created.
     secrets: SecretRefs | None = None
+    # The gateway's HMAC over signed_content (workflows/workers/signed.py): activities
+    # create only workers whose spec carries a valid one. Not a secret.
+    signature: str = ""
 
 
 class WorkerPhase(StrEnum):

@@ -1,0 +1,29 @@
+"""What the gateway's signature over a worker covers; the HMAC itself is activities/admission.py.
+
+Anyone who reaches the Temporal frontend can start a workflow with any input, so the
+activities create only workers whose spec the gateway signed. The signature covers all
+that a stage or a ScaleUp decides about its workers: what runs (image, command, args),
+with what (env, config), how long and how often, and under which identity (labels). It
+leaves out what the workflow's own code derives for each worker (name, shard, attempt,
+run, pool index, summary), so the gateway signs once per stage or ScaleUp, before
+anything starts, and that one signature holds for every worker made from it. Every
+other field, present or added later, is covered.
+"""
+
+from __future__ import annotations
+
+import json
+
+from workflows.workers.spec import Labels, WorkerSpec
+
+_PER_WORKER_FIELDS = {"name", "attempt", "summary", "signature"}
+_PER_WORKER_ENV = frozenset({"OTTO_WORKER_INDEX", "OTTO_ATTEMPT"})
+_PER_WORKER_LABELS = frozenset({Labels.RUN_ID, Labels.SHARD, Labels.ATTEMPT, Labels.POOL_INDEX})
+
+
+def signed_content(spec: WorkerSpec) -> bytes:
+    """The canonical bytes the signature is computed over (sorted keys, no spaces)."""
+    content = spec.model_dump(mode="json", exclude=_PER_WORKER_FIELDS)
+    content["env"] = {k: v for k, v in spec.env.items() if k not in _PER_WORKER_ENV}
+    content["labels"] = {k: v for k, v in spec.labels.items() if k not in _PER_WORKER_LABELS}
+    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
