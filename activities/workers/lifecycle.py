@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.capacity import WorkerCapacity
 from activities.runtimes.boundary import heartbeating, runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
 from workflows.workers.calls import AWAIT_WORKER, DELETE_SECRETS, DELETE_WORKER
-from workflows.workers.spec import WorkerOutcome, WorkerSpec
+from workflows.workers.naming import pipeline_workflow_id
+from workflows.workers.spec import Labels, WorkerOutcome, WorkerSpec
 
 
 class WorkerActivities:
@@ -39,6 +41,21 @@ class WorkerActivities:
 
     @activity.defn(name=DELETE_SECRETS)
     async def delete_secrets(self, store: str) -> None:
+        """Deletes the run's store, and only a store of the calling pipeline's own: a
+        workflow started around the gateway names whatever store it likes."""
+        entries = await runtime_boundary(self.runtime.secrets.list())
+        owner = next(
+            (e.labels.get(Labels.PIPELINE_ID, "") for e in entries if e.name == store), None
+        )
+        if owner is None:
+            return  # gone already
+        caller = activity.info().workflow_id
+        if caller != pipeline_workflow_id(owner):
+            raise ApplicationError(
+                f"secrets store {store!r} belongs to pipeline {owner!r}, not to {caller!r}",
+                type="ForeignSecrets",
+                non_retryable=True,
+            )
         await runtime_boundary(self.runtime.secrets.delete(store))
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
