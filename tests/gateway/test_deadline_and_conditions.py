@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from grpc import aio
@@ -9,6 +11,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.app import Running
+from gateway.cli.test_pipeline import main
+from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
@@ -98,3 +102,15 @@ async def test_a_false_condition_skips_without_failing_the_pipeline(
         "deploy": 'when: pipeline.triggered_by == "release" is false',
         "smoke": "skipped: upstream stage deploy was skipped",
     }
+
+
+@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
+async def test_test_pipeline_conditional_skips_the_deploy_and_completes(
+    ottoscaler: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["-server", f"127.0.0.1:{ottoscaler.grpc_port}", "-type", "conditional"]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out
+    assert 'when: pipeline.triggered_by == "release" is false' in out
+    assert "skipped: upstream stage deploy was skipped" in out
+    assert out.splitlines()[-1] == "pipeline completed"
