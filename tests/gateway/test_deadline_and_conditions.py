@@ -6,9 +6,6 @@ import asyncio
 
 import grpc
 import pytest
-from grpc import aio
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.app import Running
 from gateway.cli.test_pipeline import main
@@ -16,7 +13,6 @@ from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
-from workflows.workers.naming import pipeline_workflow_id
 
 
 def with_deadline(req: pb.PipelineRequest, seconds: int) -> pb.PipelineRequest:
@@ -29,6 +25,7 @@ def when(s: pb.PipelineStage, expression: str) -> pb.PipelineStage:
     return s
 
 
+# Run with the other bad requests in test_validation.py.
 BAD_REQUESTS = {
     "a negative deadline": (
         with_deadline(request(stage("a")), -1),
@@ -53,21 +50,6 @@ BAD_REQUESTS = {
         "stages[0].when: 'branch == \"main\"' of stage 'a' names 'branch' at line 1, column 1",
     ),
 }
-
-
-@pytest.mark.parametrize("case", list(BAD_REQUESTS))
-async def test_a_bad_deadline_or_condition_is_invalid_argument_and_starts_nothing(
-    case: str, stub: pb_grpc.OttoscalerServiceAsyncStub, client: Client
-) -> None:
-    bad, expected = BAD_REQUESTS[case]
-    with pytest.raises(aio.AioRpcError) as raised:
-        async for _ in stub.ExecutePipeline(bad):
-            pass
-    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert expected in (raised.value.details() or "")
-    with pytest.raises(RPCError) as missing:
-        await client.get_workflow_handle(pipeline_workflow_id(bad.pipeline_id)).describe()
-    assert missing.value.status is RPCStatusCode.NOT_FOUND
 
 
 async def test_the_deadline_cancels_the_pipeline_and_deletes_its_workers(
