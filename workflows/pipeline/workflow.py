@@ -187,15 +187,18 @@ class PipelineWorkflow:
             if deadline is not None:
                 waiting.append(deadline)
             await workflow.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if deadline is not None and deadline.done():
-                await self._deadline_exceeded()
-                return
             for stage_id in [sid for sid, task in running.items() if task.done()]:
                 result = running.pop(stage_id).result()
                 self._finish_stage(graph, stage_id, result)
                 if result.status is StageStatus.FAILED and self._fail_fast:
                     await self._cancel_unfinished(f"cancelled: fail_fast after {stage_id} failed")
                     return
+            # A stage that ended as the deadline fired keeps its result; only a pipeline
+            # with work left misses its deadline.
+            unfinished = not all(s.finished for s in self._progress.stage_status().values())
+            if deadline is not None and deadline.done() and unfinished:
+                await self._deadline_exceeded()
+                return
 
     def _start_ready(self, graph: Graph) -> None:
         """Starts every stage whose dependencies allow it; skips those whose condition says
