@@ -58,7 +58,11 @@ async def test_a_pipeline_that_ends_in_time_cancels_its_deadline(
     spec = pipeline(mock_stage("build")).model_copy(update={"timeout_seconds": 600})
     async with worker(client, task_queue):
         result, _ = await run_pipeline(client, task_queue, spec)
+        history = await client.get_workflow_handle(f"pipeline-{spec.pipeline_id}").fetch_history()
     assert result.status is COMPLETED
+    kinds = [e.event_type for e in history.events]
+    assert EventType.EVENT_TYPE_TIMER_STARTED in kinds
+    assert EventType.EVENT_TYPE_TIMER_CANCELED in kinds
 
 
 def conditional(branch: str) -> PipelineSpec:
