@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
+    # The Temporal SDK's own metrics, served by the SDK on a port of its own on the same
+    # host (gateway/temporal/telemetry.py); 0: not exported.
+    temporal_metrics_port: int = Field(9465, ge=0, le=65535)
     max_workers_per_task: int = Field(50, ge=1)
     # Workers pending, running or being created at once, pipelines' and pools' together
     # (activities/capacity/): past it pipeline workers wait and ScaleUps are refused.

@@ -26,6 +26,7 @@ from gateway.temporal.replay import (
     replay_workflow_id,
 )
 from gateway.temporal.supervisor import DevServerLost, supervise
+from gateway.temporal.telemetry import sdk_runtime
 
 log = logging.getLogger("ottoscaler")
 # On a laptop nothing is left for a stream to re-attach to once `up` stops, so open
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", help="gateway address to listen on (default 127.0.0.1)")
         sub.add_argument("--grpc-port", type=int)
         sub.add_argument("--metrics-port", type=int, help="Prometheus metrics (default 9464)")
+        sub.add_argument(
+            "--temporal-metrics-port", type=int, help="Temporal SDK metrics (default 9465, 0 off)"
+        )
         sub.add_argument("--data-dir", type=Path)
         sub.add_argument("--temporal-address", help="use this Temporal server, start none")
         if name == "up":
@@ -90,6 +94,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "grpc_host": args.host,
         "grpc_port": args.grpc_port,
         "metrics_port": args.metrics_port,
+        "temporal_metrics_port": args.temporal_metrics_port,
         "ottoscaler_data_dir": args.data_dir,
         "temporal_address": args.temporal_address,
     }
@@ -101,11 +106,12 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runtime = sdk_runtime(settings)
     try:
         if dev is not None:
-            client = await dev.start(settings.temporal_namespace)
+            client = await dev.start(settings.temporal_namespace, runtime)
         else:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
+            client = await connect(settings.temporal_address, settings.temporal_namespace, runtime)
         async with running_ottoscaler(settings, client, stop_grace=stop_grace) as running:
             print(f"Ottoscaler gRPC: {running.grpc_host}:{running.grpc_port}", flush=True)
             if dev is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from workflows.pipeline.stage import StageWorkflow
 from workflows.pipeline.workflow import PipelineWorkflow
@@ -14,7 +15,9 @@ from workflows.reaper.workflow import ReaperWorkflow
 WORKFLOWS = [PipelineWorkflow, StageWorkflow, WorkerPoolWorkflow, ReaperWorkflow]
 
 
-async def connect(address: str, namespace: str) -> Client:
+async def connect(address: str, namespace: str, runtime: Runtime | None = None) -> Client:
+    """runtime: the SDK runtime whose telemetry the client and its workers report to;
+    None: the SDK's default, which exports nothing."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+        address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
     )
