@@ -87,8 +87,11 @@ async def running_ottoscaler(
                 capacity,
             )
             statuses = WorkerStatusCache(runtime)
+            metrics.count_workers(statuses.phase_counts)
             servicer = OttoscalerServicer(
-                pipelines=PipelineService(client, settings, runtime.secrets),
+                pipelines=PipelineService(
+                    client, settings, runtime.secrets, observe=metrics.pipeline_event
+                ),
                 pools=PoolService(client, settings, statuses, capacity),
                 logs=LogService(settings, client, logs),
             )
