@@ -26,6 +26,7 @@ from gateway.pools.status import WorkerStatusCache
 from gateway.ports import GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
 from gateway.server.metrics import CountingRuntime, Metrics, serving
+from gateway.server.reaping import ReaperCounts
 from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
@@ -72,9 +73,9 @@ async def running_ottoscaler(
         data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
     )
+    metrics = Metrics()
     try:
-        async with log_sinks(settings) as (logs, log_database):
-            metrics = Metrics()
+        async with log_sinks(settings, metrics) as (logs, log_database):
             # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
             capacity = worker_capacity(settings)
             worker = create_worker(
@@ -85,6 +86,7 @@ async def running_ottoscaler(
                 logs,
                 settings.signing_key,
                 capacity,
+                interceptors=[ReaperCounts(metrics.registry)],
             )
             statuses = WorkerStatusCache(runtime)
             metrics.count_workers(statuses.phase_counts)
@@ -121,7 +123,7 @@ async def running_ottoscaler(
                 capacity.following(runtime),
                 worker,
                 statuses.following(),
-                forwarding(settings, logs),
+                forwarding(settings, logs, metrics),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
                 temporal.watching(),

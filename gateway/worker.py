@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.capacity import Unlimited, WorkerCapacity
 from activities.logs import LiveHub, LogSinks
@@ -35,6 +36,7 @@ def create_worker(
     logs: LogSinks | None = None,
     signing_key: bytes = PROCESS_SIGNING_KEY,
     capacity: WorkerCapacity | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """logs None: workers' lines reach live subscribers only, nothing is archived.
     signing_key: what workers' agent credentials are made with (Settings.signing_key).
@@ -47,6 +49,7 @@ def create_worker(
         workflows=WORKFLOWS,
         max_concurrent_activities=ACTIVITY_SLOTS,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        interceptors=interceptors,
         activities=[
             *WorkerActivities(runtime, capacity).all(),
             *PoolActivities(runtime, signing_key).all(),

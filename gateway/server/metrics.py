@@ -146,9 +146,49 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.log_lines_archived = Counter(
+            "ottoscaler_log_lines_archived",
+            "Workers' log lines archived by this replica.",
+            registry=self.registry,
+        )
+        self.log_lines_dropped = Counter(
+            "ottoscaler_log_lines_dropped",
+            "Log lines not kept (size_limit: past LOG_MAX_BYTES_PER_WORKER) or not taken "
+            "(otto_handler: answered DROP).",
+            ["by"],
+            registry=self.registry,
+        )
+        self.log_lines_forwarded = Counter(
+            "ottoscaler_log_lines_forwarded",
+            "Log lines otto-handler accepted from this replica.",
+            registry=self.registry,
+        )
+        self.log_forward_lag = Histogram(
+            "ottoscaler_log_forward_lag_seconds",
+            "From a line's printing to otto-handler's accepting it.",
+            buckets=START_BUCKETS,
+            registry=self.registry,
+        )
+
     def record_call(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         self.grpc_requests.labels(method=method, code=code.name).inc()
         self.grpc_seconds.labels(method=method).observe(seconds)
+
+    # The log machinery's counts (activities/logs/sinks.py LineCounts,
+    # gateway/logs/forwarder.py ForwardCounts).
+    def archived(self, lines: int) -> None:
+        self.log_lines_archived.inc(lines)
+
+    def cut(self, lines: int) -> None:
+        self.log_lines_dropped.labels(by="size_limit").inc(lines)
+
+    def forwarded(self, lag_seconds: float | None) -> None:
+        self.log_lines_forwarded.inc()
+        if lag_seconds is not None:
+            self.log_forward_lag.observe(max(lag_seconds, 0))
+
+    def refused(self) -> None:
+        self.log_lines_dropped.labels(by="otto_handler").inc()
 
     def count_workers(self, counts: PhaseCounts) -> None:
         """Adds ottoscaler_workers{phase}, read from counts at every scrape."""

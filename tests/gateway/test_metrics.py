@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from activities.runtimes.mock.runtime import MockRuntime
 from gateway.app import Running, running_ottoscaler
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
@@ -21,6 +22,8 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.pools.calls import new_task, scale_request
 from tests.waiting import eventually
+from workflows.reaper.workflow import ReaperWorkflow, ReapInput
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
 SERVICE = "ottoscaler.v1.OttoscalerService"
 PHASES = ("pending", "running", "succeeded", "failed")
@@ -230,3 +233,45 @@ async def test_workers_by_phase_follow_a_pool(
         return sum(value(samples, "ottoscaler_workers", phase=p) for p in PHASES) == 0
 
     await eventually(gone, within=30)
+
+
+async def test_log_lines_archived_and_cut_at_the_size_limit_are_counted(
+    client: Client, settings: Settings
+) -> None:
+    limited = settings.model_copy(update={"log_max_bytes_per_worker": 200})
+    async with (
+        running_ottoscaler(limited, client) as running,
+        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+    ):
+        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
+        short = [e async for e in stub.ExecutePipeline(request(stage("short", lines="3")))]
+        long = [e async for e in stub.ExecutePipeline(request(stage("long", lines="1000")))]
+        assert [e.status for e in (short[-1], long[-1])] == [pb.STAGE_COMPLETED] * 2
+        samples = await scrape(running.metrics_port)
+    archived = value(samples, "ottoscaler_log_lines_archived_total")
+    cut = value(samples, "ottoscaler_log_lines_dropped_total", by="size_limit")
+    # The long log keeps what fits in 200 bytes and a marker line in place of the rest.
+    assert 3 < archived < 3 + 200
+    assert archived + cut == 3 + 1000 + 1
+
+
+async def test_the_reapers_deletions_are_counted(
+    client: Client, settings: Settings, task_queue: str
+) -> None:
+    runtime = MockRuntime()
+    stray = WorkerSpec(
+        name="stray", labels={Labels.MANAGED_BY: MANAGED_BY, Labels.PIPELINE_ID: "never-started"}
+    )
+    await runtime.create(stray)
+    async with running_ottoscaler(settings, client, runtime=runtime) as running:
+        result = await client.execute_workflow(
+            ReaperWorkflow.run,
+            ReapInput(grace_seconds=0),
+            id=f"reap-{task_queue}",
+            task_queue=task_queue,
+        )
+        samples = await scrape(running.metrics_port)
+    assert result.deleted == ("stray",)
+    assert value(samples, "ottoscaler_reaper_deleted_total", kind="workers") == 1
+    assert value(samples, "ottoscaler_reaper_deleted_total", kind="secrets") == 0
+    assert value(samples, "ottoscaler_reaper_sweeps_failed_total") == 0
