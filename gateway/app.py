@@ -25,6 +25,7 @@ from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
 from gateway.ports import GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
+from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
 from gateway.server.reaping import ReaperCounts
 from gateway.server.server import create_server
@@ -86,7 +87,7 @@ async def running_ottoscaler(
                 logs,
                 settings.signing_key,
                 capacity,
-                interceptors=[ReaperCounts(metrics.registry)],
+                interceptors=[LogIds(), ReaperCounts(metrics.registry)],
             )
             statuses = WorkerStatusCache(runtime)
             metrics.count_workers(statuses.phase_counts)

@@ -26,6 +26,11 @@ class RuntimeKind(StrEnum):
     MOCK = "mock"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
@@ -35,6 +40,8 @@ class Settings(BaseSettings):
     namespace: str = "default"
     otto_agent_image: str = "busybox:latest"
     log_level: str = "info"
+    # json: one object a line with the pipeline, stage, worker and workflow ids.
+    log_format: LogFormat = LogFormat.TEXT
     grpc_host: str = "127.0.0.1"
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"

@@ -16,7 +16,8 @@ from gateway.app import STOP_GRACE_SECONDS, running_ottoscaler
 from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
 from gateway.ports import PortInUse
-from gateway.settings import RuntimeKind, Settings
+from gateway.server.log_json import JsonFormatter
+from gateway.settings import LogFormat, RuntimeKind, Settings
 from gateway.temporal.client import connect
 from gateway.temporal.devserver import DevServer
 from gateway.temporal.replay import (
@@ -165,12 +166,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     dev = None
     if args.command == "up" and args.temporal_address is None:
         dev = DevServer(settings.ottoscaler_data_dir, "127.0.0.1", args.temporal_port, args.ui_port)
