@@ -23,11 +23,14 @@ install: $(STAMP)
 
 # Pins every runtime and dev dependency anew (the newest that pyproject.toml allows), for
 # every platform and Python >= 3.11. Run it after changing the dependencies in pyproject.toml.
+# Releases of the last 7 days are left out: PyPI's index that pip reads may not list them
+# yet (a lock pinning one fails `make install`), and a bad release is often yanked by then.
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) '$(UV)'
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
-		--upgrade --quiet -o requirements.lock
+		--exclude-newer "$$(date -u -d '7 days ago' +%Y-%m-%d)" --upgrade --quiet \
+		-o requirements.lock
 
 run: install
 	$(BIN)/ottoscaler up $(ARGS)
