@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
 
 from activities.capacity import WorkerLedger
@@ -61,11 +62,13 @@ async def running_ottoscaler(
     client: Client,
     runtime: WorkerRuntime | None = None,
     stop_grace: float = STOP_GRACE_SECONDS,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[Running]:
     """Starts worker and gateway; on exit stops the gateway, the worker, then the runtime.
 
     runtime: one to use instead of the one OTTOSCALER_RUNTIME names (tests); closed too.
     stop_grace: seconds open calls and streams get to finish before they are cancelled.
+    tracer: where the gRPC calls' spans go (the client's own interceptor traces Temporal).
     """
     runtime = runtime or create_runtime(
         settings.ottoscaler_runtime.value,
@@ -146,6 +149,7 @@ async def running_ottoscaler(
                         credentials=credentials,
                         temporal=temporal,
                         database=log_database,
+                        tracer=tracer,
                     )
                 log.info(
                     "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",

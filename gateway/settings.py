@@ -10,7 +10,7 @@ import hmac
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
+    # Traces over OTLP to this collector (gateway/server/tracing.py); empty: no traces. The
+    # exporters read the other OTEL_EXPORTER_OTLP_* variables themselves.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "http/protobuf"
     # The Temporal SDK's own metrics, served by the SDK on a port of its own on the same
     # host (gateway/temporal/telemetry.py); 0: not exported.
     temporal_metrics_port: int = Field(9465, ge=0, le=65535)

@@ -17,6 +17,7 @@ from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
 from gateway.ports import PortInUse
 from gateway.server.log_json import JsonFormatter
+from gateway.server.tracing import ottoscaler_tracer, tracer_provider
 from gateway.settings import LogFormat, RuntimeKind, Settings
 from gateway.temporal.client import connect
 from gateway.temporal.devserver import DevServer
@@ -108,12 +109,17 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runtime = sdk_runtime(settings)
+    provider = tracer_provider(settings)
+    tracer = ottoscaler_tracer(provider) if provider is not None else None
     try:
+        namespace = settings.temporal_namespace
         if dev is not None:
-            client = await dev.start(settings.temporal_namespace, runtime)
+            client = await dev.start(namespace, runtime, tracer)
         else:
-            client = await connect(settings.temporal_address, settings.temporal_namespace, runtime)
-        async with running_ottoscaler(settings, client, stop_grace=stop_grace) as running:
+            client = await connect(settings.temporal_address, namespace, runtime, tracer)
+        async with running_ottoscaler(
+            settings, client, stop_grace=stop_grace, tracer=tracer
+        ) as running:
             print(f"Ottoscaler gRPC: {running.grpc_host}:{running.grpc_port}", flush=True)
             if dev is not None:
                 print(f"Temporal Web UI: {dev.ui_url}", flush=True)
@@ -127,6 +133,8 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
     finally:
         if dev is not None:
             dev.stop()
+        if provider is not None:
+            provider.shutdown()  # sends the spans still buffered
 
 
 async def _until_stopped(stop: asyncio.Event, dev: DevServer | None, namespace: str) -> None:

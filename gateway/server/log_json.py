@@ -3,7 +3,8 @@
 A line logged while an activity runs carries its workflow, run and activity (from the
 `temporal_activity` extra of temporalio's activity logger, or else from LogIds, which
 tags every line of the activity's task); one of a worker's activity also carries its
-pipeline, stage and worker. Workflow lines carry theirs from `temporal_workflow`.
+pipeline, stage and worker. Workflow lines carry theirs from `temporal_workflow`. With
+traces on, a line logged inside a span carries its trace and span ids.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
@@ -36,9 +38,18 @@ class JsonFormatter(logging.Formatter):
         entry |= _ids.get() or {}
         entry |= _temporal_ids(record)
         entry |= _pipeline_ids(entry.get("workflow_id", ""))
+        entry |= _trace_ids()
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _trace_ids() -> dict[str, str]:
+    """The current span's (gateway/server/tracing.py), when traces are on."""
+    span = trace.get_current_span().get_span_context()
+    if not span.is_valid:
+        return {}
+    return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
 
 
 def _temporal_ids(record: logging.LogRecord) -> dict[str, Any]:

@@ -3,7 +3,9 @@ that Ottoscaler's workers run and replay."""
 
 from __future__ import annotations
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
@@ -15,9 +17,16 @@ from workflows.reaper.workflow import ReaperWorkflow
 WORKFLOWS = [PipelineWorkflow, StageWorkflow, WorkerPoolWorkflow, ReaperWorkflow]
 
 
-async def connect(address: str, namespace: str, runtime: Runtime | None = None) -> Client:
+async def connect(
+    address: str, namespace: str, runtime: Runtime | None = None, tracer: Tracer | None = None
+) -> Client:
     """runtime: the SDK runtime whose telemetry the client and its workers report to;
-    None: the SDK's default, which exports nothing."""
+    None: the SDK's default, which exports nothing. tracer: where the spans of the
+    client's calls, and of its workers' workflows and activities, go; None: no spans."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+        interceptors=[TracingInterceptor(tracer)] if tracer is not None else [],
     )

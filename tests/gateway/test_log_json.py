@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.app import Running
 from gateway.server.log_json import JsonFormatter
+from gateway.server.tracing import ottoscaler_tracer
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
@@ -79,6 +81,18 @@ def test_a_workflows_line_carries_its_pipeline_and_stage() -> None:
     assert entry["message"] == "could not delete worker w-1"
     assert (entry["pipeline_id"], entry["stage_id"], entry["run_id"]) == ("p1", "test", "r1")
     assert entry["workflow"] == "StageWorkflow"
+
+
+def test_a_line_logged_in_a_span_carries_its_trace() -> None:
+    tracer = ottoscaler_tracer(TracerProvider())
+    with tracer.start_as_current_span("call") as span:
+        record = logging.makeLogRecord({"msg": "inside"})
+        entry = json.loads(JsonFormatter().format(record))
+    context = span.get_span_context()
+    assert entry["trace_id"] == format(context.trace_id, "032x")
+    assert entry["span_id"] == format(context.span_id, "016x")
+    outside = json.loads(JsonFormatter().format(logging.makeLogRecord({"msg": "outside"})))
+    assert "trace_id" not in outside
 
 
 def test_log_format_json_is_what_the_cli_sets_up() -> None:
