@@ -11,18 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from grpc import aio
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
-from gateway.app import running_ottoscaler
 from gateway.settings import Settings
-from gateway.temporal.client import connect
-from gateway.temporal.telemetry import sdk_runtime
-from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
-from tests.e2e.processes import free_port
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.gateway.test_metrics import retried_once
+from tests.gateway.test_temporal_metrics import exporting_ottoscaler
 
 MONITORING = Path(__file__).resolve().parents[2] / "k8s" / "monitoring"
 METRIC = re.compile(r"\b(?:ottoscaler|temporal)_[a-z_]+\b")
@@ -56,22 +51,12 @@ def test_every_alert_has_its_runbook_in_the_operations_guide() -> None:
 async def test_every_metric_named_is_on_the_metrics_pages(
     temporal_env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    sdk_port = free_port()
-    exported = settings.model_copy(update={"temporal_metrics_port": sdk_port})
-    address = temporal_env.client.service_client.config.target_host
-    client = await connect(address, "default", sdk_runtime(exported))
-    async with (
-        running_ottoscaler(exported, client) as running,
-        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
-    ):
-        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
-        for req in (
-            request(retried_once("flaky", "Error")),
-            request(stage("broken", exit_code="2")),
-        ):
-            [e async for e in stub.ExecutePipeline(req)]
-        scraped = await asyncio.to_thread(families, running.metrics_port)
-        scraped |= await asyncio.to_thread(families, sdk_port)
+    async with exporting_ottoscaler(temporal_env, settings) as ottoscaler:
+        flaky, broken = request(retried_once("flaky", "Error")), request(stage("b", exit_code="2"))
+        for req in (flaky, broken):
+            [e async for e in ottoscaler.stub.ExecutePipeline(req)]
+        scraped = await asyncio.to_thread(families, ottoscaler.running.metrics_port)
+        scraped |= await asyncio.to_thread(families, ottoscaler.sdk_port)
     named = {
         SUFFIX.sub("", name)
         for expr in [*dashboard_exprs(), *alert_exprs().values()]

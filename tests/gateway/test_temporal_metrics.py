@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
 from grpc import aio
 from temporalio.testing import WorkflowEnvironment
 
-from gateway.app import running_ottoscaler
+from gateway.app import Running, running_ottoscaler
 from gateway.settings import Settings
 from gateway.temporal.client import connect
 from gateway.temporal.telemetry import sdk_runtime
@@ -26,20 +30,37 @@ async def sdk_counts(port: int, task_queue: str) -> dict[str, float]:
     return counts
 
 
-async def test_a_pipeline_moves_the_sdk_task_and_activity_metrics(
+@dataclass(frozen=True)
+class Exporting:
+    """An Ottoscaler whose Temporal client exports the SDK's metrics on sdk_port."""
+
+    running: Running
+    stub: pb_grpc.OttoscalerServiceAsyncStub
+    sdk_port: int
+
+
+@asynccontextmanager
+async def exporting_ottoscaler(
     temporal_env: WorkflowEnvironment, settings: Settings
-) -> None:
+) -> AsyncIterator[Exporting]:
     port = free_port()
     exported = settings.model_copy(update={"temporal_metrics_port": port})
     address = temporal_env.client.service_client.config.target_host
     client = await connect(address, "default", sdk_runtime(exported))
-    queue = exported.temporal_task_queue
     async with (
         running_ottoscaler(exported, client) as running,
         aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
     ):
+        yield Exporting(running, pb_grpc.OttoscalerServiceStub(channel), port)
+
+
+async def test_a_pipeline_moves_the_sdk_task_and_activity_metrics(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    queue = settings.temporal_task_queue
+    async with exporting_ottoscaler(temporal_env, settings) as ottoscaler:
+        port, stub = ottoscaler.sdk_port, ottoscaler.stub
         before = await sdk_counts(port, queue)
-        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
         events = [e async for e in stub.ExecutePipeline(request(stage("a", workers=2)))]
         assert (events[-1].stage_id, events[-1].status) == ("", pb.STAGE_COMPLETED)
 
