@@ -24,8 +24,9 @@ from gateway.logs.service import LogService
 from gateway.pipelines.service import PipelineService
 from gateway.pools.service import PoolService
 from gateway.pools.status import WorkerStatusCache
-from gateway.ports import GRPC_PORT, METRICS_PORT, Port, binding
+from gateway.ports import CODEC_PORT, GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
+from gateway.server.codec import serving_codec
 from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
 from gateway.server.reaping import ReaperCounts
@@ -33,6 +34,7 @@ from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
 from gateway.settings import Settings
+from gateway.temporal.codec import EncryptionCodec, encrypting
 from gateway.temporal.reachability import Reachability
 from gateway.worker import create_worker
 
@@ -46,6 +48,8 @@ class Running:
     grpc_port: int
     runtime: WorkerRuntime
     metrics_port: int
+    # The codec endpoint's port; None without a payload key (nothing is encrypted).
+    codec_port: int | None = None
 
 
 def worker_capacity(settings: Settings) -> WorkerLedger | SharedCapacity:
@@ -78,6 +82,10 @@ async def running_ottoscaler(
         owner=settings.ottoscaler_owner,
     )
     metrics = Metrics()
+    # With a payload key, everything this process writes to Temporal is encrypted.
+    keys = settings.payload_keys
+    codec = EncryptionCodec(keys) if keys else None
+    client = encrypting(client, codec)
     try:
         async with log_sinks(settings, metrics) as (logs, log_database):
             # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
@@ -104,6 +112,8 @@ async def running_ottoscaler(
             agent_logs = AgentLogService(
                 logs,
                 statuses.phase,
+                statuses.labels,
+                runtime.secrets,
                 signing_key=settings.signing_key,
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
@@ -123,6 +133,7 @@ async def running_ottoscaler(
                 settings.ottoscaler_tls_client_ca,
             )
             metrics_at = Port(settings.metrics_bind_host, settings.metrics_port, METRICS_PORT)
+            codec_at = Port(settings.codec_host, settings.codec_port, CODEC_PORT)
             async with (
                 capacity.following(runtime),
                 worker,
@@ -130,6 +141,7 @@ async def running_ottoscaler(
                 forwarding(settings, logs, metrics),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
+                serving_codec(codec, codec_at, settings.codec_origins) as codec_port,
                 temporal.watching(),
             ):
                 await ensure_reaper(
@@ -160,9 +172,19 @@ async def running_ottoscaler(
                     settings.metrics_bind_host,
                     metrics_port,
                 )
+                if codec_port is not None:
+                    log.info(
+                        "payloads to Temporal encrypted; codec endpoint on http://%s:%d",
+                        settings.codec_host,
+                        codec_port,
+                    )
                 try:
                     yield Running(
-                        grpc_host=host, grpc_port=port, runtime=runtime, metrics_port=metrics_port
+                        grpc_host=host,
+                        grpc_port=port,
+                        runtime=runtime,
+                        metrics_port=metrics_port,
+                        codec_port=codec_port,
                     )
                 finally:
                     await server.stop(stop_grace)

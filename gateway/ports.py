@@ -19,6 +19,7 @@ from pathlib import Path
 GRPC_PORT = "--grpc-port or GRPC_PORT"
 METRICS_PORT = "--metrics-port or METRICS_PORT"
 TEMPORAL_METRICS_PORT = "--temporal-metrics-port or TEMPORAL_METRICS_PORT"
+CODEC_PORT = "CODEC_PORT"
 TEMPORAL_PORT = "--temporal-port"
 UI_PORT = "--ui-port"
 

@@ -5,6 +5,8 @@ The first four variables are the ones the old Go service had.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -34,7 +36,10 @@ class LogFormat(StrEnum):
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    # Errors never repeat what was given: some settings are keys and tokens.
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     grpc_port: int = Field(9090, ge=0, le=65535)
     namespace: str = "default"
@@ -113,6 +118,20 @@ class Settings(BaseSettings):
     # Ottoscaler's own ReplicaSet (docs/kubernetes.md#owner).
     ottoscaler_owner: str = ""
 
+    # Payload encryption (gateway/temporal/codec.py): AES keys, base64 of 16, 24 or 32 bytes,
+    # comma-separated; the first encrypts what Ottoscaler writes to Temporal, every one
+    # decrypts (rotation). Empty: payloads are written plain. The _FILE variant reads them
+    # from a file (a mounted Kubernetes Secret).
+    ottoscaler_payload_key: SecretStr | None = None
+    ottoscaler_payload_key_file: Path | None = None
+    # The codec endpoint (POST /encode, /decode) for the Web UI and `temporal
+    # --codec-endpoint`, served while a payload key is set. It decrypts for whoever
+    # reaches it: loopback unless told otherwise.
+    codec_port: int = Field(9465, ge=0, le=65535)
+    codec_host: str = "127.0.0.1"
+    # Web UI origins a browser may call the codec endpoint from, comma-separated.
+    codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+
     # TLS (gateway/server/tls.py): certificate chain and key, PEM; with a client CA, mutual TLS.
     ottoscaler_tls_cert: Path | None = None
     ottoscaler_tls_key: Path | None = None
@@ -124,6 +143,15 @@ class Settings(BaseSettings):
             raise ValueError("OTTOSCALER_TLS_CERT and OTTOSCALER_TLS_KEY: give both or neither")
         if self.ottoscaler_tls_client_ca is not None and self.ottoscaler_tls_cert is None:
             raise ValueError("OTTOSCALER_TLS_CLIENT_CA needs OTTOSCALER_TLS_CERT and _KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _payload_keys_valid(self) -> Settings:
+        if self.ottoscaler_payload_key is not None and self.ottoscaler_payload_key_file:
+            raise ValueError(
+                "OTTOSCALER_PAYLOAD_KEY and OTTOSCALER_PAYLOAD_KEY_FILE: give one or neither"
+            )
+        self._read_payload_keys()  # a bad key stops the start, not the first payload
         return self
 
     @property
@@ -163,6 +191,40 @@ class Settings(BaseSettings):
         if token is not None:
             return hmac.new(token.encode(), b"ottoscaler signing key", hashlib.sha256).digest()
         return PROCESS_SIGNING_KEY
+
+    @property
+    def payload_keys(self) -> list[bytes]:
+        """The payload keys, the encrypting one first; none when unset or empty."""
+        return self._read_payload_keys()
+
+    def _read_payload_keys(self) -> list[bytes]:
+        """A key that is not base64 of 16, 24 or 32 bytes is named by its place, never shown."""
+        if self.ottoscaler_payload_key_file is not None:
+            try:
+                text = self.ottoscaler_payload_key_file.read_text()
+            except OSError as err:
+                raise ValueError(f"OTTOSCALER_PAYLOAD_KEY_FILE: {err.strerror}") from None
+        else:
+            given = self.ottoscaler_payload_key
+            text = given.get_secret_value() if given else ""
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        keys = []
+        for place, part in enumerate(parts, 1):
+            try:
+                key = base64.b64decode(part, validate=True)
+            except binascii.Error:
+                key = b""
+            if len(key) not in (16, 24, 32):
+                raise ValueError(
+                    f"OTTOSCALER_PAYLOAD_KEY: key {place} of {len(parts)} is not base64 of "
+                    "16, 24 or 32 bytes (make one with: openssl rand -base64 32)"
+                )
+            keys.append(key)
+        return keys
+
+    @property
+    def codec_origins(self) -> set[str]:
+        return {o.strip() for o in self.codec_cors_origins.split(",") if o.strip()}
 
     @property
     def log_dir(self) -> Path:

@@ -21,7 +21,7 @@ from temporalio import activity
 from activities.backoff import Backoff
 from activities.logs import PodLog
 from activities.logs.lines import LogCursor, LogLine, OutputLine
-from activities.logs.masking import Masker
+from activities.logs.masking import Masker, SplitLineMasker
 from activities.logs.outage import until_reachable
 from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import (
@@ -39,13 +39,13 @@ CURSOR_MAX_AGE_SECONDS = 1.0
 RESUMES = 10
 
 
-def numbered(batch: Sequence[OutputLine], after: int, mask: Masker) -> list[LogLine]:
+def numbered(batch: Sequence[OutputLine], after: int, mask: SplitLineMasker) -> list[LogLine]:
     """The batch's lines numbered after `after`, each secret value in them masked."""
     return [
         LogLine(
             timestamp=line.timestamp,
             source=line.source,
-            message=mask(line.message),
+            message=mask(line.source, line.message),
             level=line.level,
             sequence=sequence,
         )
@@ -69,6 +69,7 @@ class LogTail:
         self.spec = spec
         self.pod_log = pod_log
         self.mask = mask or Masker()
+        self.lines = SplitLineMasker(self.mask)
         self.cursor = resumed_cursor()
 
     async def follow(self) -> str:
@@ -81,7 +82,7 @@ class LogTail:
         while True:
             try:
                 async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                    lines = numbered(batch, self.cursor.sequence, self.mask)
+                    lines = numbered(batch, self.cursor.sequence, self.lines)
                     await until_reachable(partial(self.pod_log.write, lines), self.spec.name)
                     self.cursor = self.cursor.advance(batch)
                     backoff.reset()

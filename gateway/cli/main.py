@@ -71,12 +71,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _replay(args: argparse.Namespace) -> int:
+    settings = Settings(
+        **({"temporal_address": args.temporal_address} if args.temporal_address else {})
+    )
+    keys = settings.payload_keys
     if args.history:
-        outcomes = [await replay(history_from_file(path), str(path)) for path in args.history]
+        outcomes = [await replay(history_from_file(path), str(path), keys) for path in args.history]
     else:
-        settings = Settings(
-            **({"temporal_address": args.temporal_address} if args.temporal_address else {})
-        )
         try:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
         except RuntimeError as error:
@@ -84,7 +85,7 @@ async def _replay(args: argparse.Namespace) -> int:
                 f"cannot reach Temporal at {settings.temporal_address} "
                 "(change it with --temporal-address or TEMPORAL_ADDRESS)"
             ) from error
-        outcomes = await replay_workflow_id(client, args.workflow_id)
+        outcomes = await replay_workflow_id(client, args.workflow_id, keys)
     for outcome in outcomes:
         print(f"{'FAIL' if outcome.error else 'ok'}  {outcome.source}  {outcome.error}".rstrip())
     return 1 if any(o.error for o in outcomes) else 0
@@ -116,7 +117,9 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
         if dev is not None:
             client = await dev.start(namespace, runtime, tracer)
         else:
-            client = await connect(settings.temporal_address, namespace, runtime, tracer)
+            client = await connect(
+                settings.temporal_address, namespace, runtime=runtime, tracer=tracer
+            )
         async with running_ottoscaler(
             settings, client, stop_grace=stop_grace, tracer=tracer
         ) as running:
@@ -188,8 +191,19 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     dev = None
     if args.command == "up" and args.temporal_address is None:
-        dev = DevServer(settings.ottoscaler_data_dir, "127.0.0.1", args.temporal_port, args.ui_port)
-        settings = settings.model_copy(update={"temporal_address": dev.address})
+        codec = f"http://{settings.codec_host}:{settings.codec_port}"
+        dev = DevServer(
+            settings.ottoscaler_data_dir,
+            "127.0.0.1",
+            args.temporal_port,
+            args.ui_port,
+            codec if settings.payload_keys else "",
+        )
+        # Its Web UI decodes payloads through the codec endpoint, from its own origin.
+        origins = f"{settings.codec_cors_origins},{dev.ui_url}"
+        settings = settings.model_copy(
+            update={"temporal_address": dev.address, "codec_cors_origins": origins}
+        )
     with claimed(settings, dev):
         log.info("settings:\n%s", settings.describe())
         up = args.command == "up"

@@ -22,9 +22,12 @@ StreamLogs answers every entry, in order: ACK with the entry's sequence once it 
 archived and live; RETRY when the agent sends faster than config.rate_limit (wait, then
 resend that entry); DROP for an entry that can never be taken (unregistered worker,
 unknown source, bad timestamp). A message over max_message_size is cut and marked, not
-dropped. Entries feed the same sinks as the log tail: archive, live subscribers and,
-through the archive, otto-handler. A stream that ends normally completes its workers'
-logs and closes their sessions.
+dropped. Each secret value of the worker's pipeline is masked in every message, as in the
+log tail: the store is the one the runtime's labels of the worker name (never what the
+agent says); while the runtime does not list a worker whose agent says it has secrets,
+its entries are RETRY, so no line is archived unmasked. Entries feed the same sinks as
+the log tail: archive, live subscribers and, through the archive, otto-handler. A stream
+that ends normally completes its workers' logs and closes their sessions.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -42,7 +45,9 @@ from grpc import aio
 from activities.logs import ArchiveBusy, LogSinks, PodLog, PodMeta
 from activities.logs.credentials import CREDENTIAL_ENV, proves
 from activities.logs.lines import MAX_LINE_BYTES, STDERR, STDOUT, LogLine, bounded
+from activities.logs.masking import Masker
 from activities.logs.store import ArchiveUnavailable
+from activities.secrets.store import SecretsNotFound, SecretStore
 from gateway.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -54,11 +59,14 @@ Registration = pb.RegistrationResponse.Status
 Answer = pb.LogResponse.Status
 # A worker's phase as the runtime reports it now; None while it lists no such worker.
 PhaseOf: TypeAlias = Callable[[str], WorkerPhase | None]
+# A worker's labels as the runtime reports them now; None while it lists no such worker.
+LabelsOf: TypeAlias = Callable[[str], Mapping[str, str] | None]
 RATE_LIMIT = 1000
 # A Kubernetes object name's limit: worker names and task ids are shorter, and what a
 # refusal repeats of them stays small.
 MAX_ID_CHARS = 253
 WORKER_ENDED = "the worker ended"
+NOTHING_TO_MASK = Masker()
 
 
 @dataclass
@@ -73,6 +81,10 @@ class _Session:
     idle_since: float = field(default_factory=time.monotonic)
     # The runtime has listed the worker pending or running: once it lists it no more, it ended.
     seen_alive: bool = False
+    # Masks the worker's secret values; None until the runtime's labels of it are known.
+    mask: Masker | None = None
+    # The agent's own labels name a secret store: nothing is archived before the mask is known.
+    has_secrets: bool = False
 
     def take(self) -> bool:
         """A token bucket: `rate` entries per second, bursts of up to one second's worth."""
@@ -104,6 +116,8 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         self,
         sinks: LogSinks,
         phase_of: PhaseOf,
+        labels_of: LabelsOf,
+        secrets: SecretStore,
         *,
         signing_key: bytes,
         max_sessions: int,
@@ -112,6 +126,8 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
     ) -> None:
         self._sinks = sinks
         self._phase_of = phase_of
+        self._labels_of = labels_of
+        self._secrets = secrets
         self._key = signing_key
         self._max_sessions = max_sessions
         self._ttl = registration_ttl
@@ -171,6 +187,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         session = _Session(uuid.uuid4().hex, log, self._config.rate_limit)
         session.tokens = float(session.rate)
         session.seen_alive = phase is not None
+        session.has_secrets = Labels.SECRETS in meta.labels
         self._sessions[worker_id] = session
         return self._answer(Registration.SUCCESS, "registered", session.session_id)
 
@@ -276,11 +293,17 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
                 status=Answer.RETRY,
                 message=f"over {session.rate} entries/s: resend this entry in a moment",
             )
+        mask = await self._masker(entry.worker_id, session)
+        if mask is None:
+            return pb.LogResponse(
+                status=Answer.RETRY,
+                message="worker_id: the runtime does not list the worker yet: resend this entry",
+            )
         sequence = session.log.last_sequence + 1
         line = LogLine(
             timestamp=moment,
             source=entry.source or STDOUT,
-            message=bounded(entry.message),
+            message=bounded(mask(entry.message)),  # masked first: a cut never halves a value
             level=entry.level,
             sequence=sequence,
         )
@@ -289,6 +312,23 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         except ArchiveUnavailable as err:
             return pb.LogResponse(status=Answer.RETRY, message=f"{err}: resend this entry")
         return pb.LogResponse(status=Answer.ACK, sequence=sequence)
+
+    async def _masker(self, worker_id: str, session: _Session) -> Masker | None:
+        """The mask of the worker's secret values, read once from the store its runtime
+        labels name; None while that is not known and its agent says it has secrets."""
+        if session.mask is not None:
+            return session.mask
+        labels = self._labels_of(worker_id)
+        if labels is None:
+            return None if session.has_secrets else NOTHING_TO_MASK
+        store = labels.get(Labels.SECRETS)
+        try:
+            values = await self._secrets.read(store) if store else {}
+        except SecretsNotFound:  # the run ended, and its workers with it
+            await self._close(worker_id, note=WORKER_ENDED)
+            raise _closed(worker_id) from None
+        session.mask = Masker(values.values())
+        return session.mask
 
     async def close(self) -> None:
         for session in self._sessions.values():

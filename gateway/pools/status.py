@@ -78,6 +78,11 @@ class WorkerStatusCache:
         """Workers by phase; safe from another thread (the metrics endpoint's)."""
         return Counter(entry.info.phase for entry in list(self._entries.values()))
 
+    def labels(self, name: str) -> dict[str, str] | None:
+        """The worker's labels as last reported; None while the runtime does not list it."""
+        entry = self._entries.get(name)
+        return entry.info.labels if entry else None
+
     def pool_task_ids(self) -> set[str]:
         """Tasks that have pool workers (pipeline workers have no pool index)."""
         return {

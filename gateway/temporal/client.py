@@ -1,14 +1,15 @@
-"""The Temporal client: one data converter (pydantic) for every call, and the workflows
-that Ottoscaler's workers run and replay."""
+"""The Temporal client: one data converter (pydantic, with the payload codec when a key
+is set) for every call, and the workflows that Ottoscaler's workers run and replay."""
 
 from __future__ import annotations
 
 from opentelemetry.trace import Tracer
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.runtime import Runtime
 
+from gateway.temporal.codec import data_converter
 from workflows.pipeline.stage import StageWorkflow
 from workflows.pipeline.workflow import PipelineWorkflow
 from workflows.pool.workflow import WorkerPoolWorkflow
@@ -18,7 +19,11 @@ WORKFLOWS = [PipelineWorkflow, StageWorkflow, WorkerPoolWorkflow, ReaperWorkflow
 
 
 async def connect(
-    address: str, namespace: str, runtime: Runtime | None = None, tracer: Tracer | None = None
+    address: str,
+    namespace: str,
+    codec: PayloadCodec | None = None,
+    runtime: Runtime | None = None,
+    tracer: Tracer | None = None,
 ) -> Client:
     """runtime: the SDK runtime whose telemetry the client and its workers report to;
     None: the SDK's default, which exports nothing. tracer: where the spans of the
@@ -26,7 +31,7 @@ async def connect(
     return await Client.connect(
         address,
         namespace=namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec),
         runtime=runtime,
         interceptors=[TracingInterceptor(tracer)] if tracer is not None else [],
     )

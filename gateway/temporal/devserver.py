@@ -74,11 +74,15 @@ def _die_with_parent() -> None:
 
 
 class DevServer:
-    def __init__(self, data_dir: Path, host: str, port: int, ui_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, host: str, port: int, ui_port: int, codec_endpoint: str = ""
+    ) -> None:
+        """codec_endpoint: where the Web UI decodes encrypted payloads; empty: none."""
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.ui_port = ui_port
+        self.codec_endpoint = codec_endpoint
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,6 +111,8 @@ class DevServer:
         ]
         for name, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]
+        if self.codec_endpoint:
+            argv += ["--ui-codec-endpoint", self.codec_endpoint]
         return argv
 
     def launch(self) -> subprocess.Popen[bytes]:
@@ -136,7 +142,7 @@ class DevServer:
                 raise self._exit_error()
             if listened_on_by(self.process.pid, self.port):
                 with contextlib.suppress(RuntimeError):  # not answering yet
-                    return await connect(self.address, namespace, runtime, tracer)
+                    return await connect(self.address, namespace, runtime=runtime, tracer=tracer)
             if loop.time() > deadline:
                 self.stop()
                 raise RuntimeError(f"the Temporal dev server did not answer on {self.address}")

@@ -46,7 +46,7 @@ async def exporting_ottoscaler(
     port = free_port()
     exported = settings.model_copy(update={"temporal_metrics_port": port})
     address = temporal_env.client.service_client.config.target_host
-    client = await connect(address, "default", sdk_runtime(exported))
+    client = await connect(address, "default", runtime=sdk_runtime(exported))
     async with (
         running_ottoscaler(exported, client) as running,
         aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,

@@ -15,12 +15,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc import aio
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
+from activities.logs.credentials import agent_credential
+from activities.logs.lines import CONTINUED, MAX_LINE_BYTES
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from activities.secrets.store import SecretStore
 from gateway.app import Running, running_ottoscaler
@@ -31,9 +35,10 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.kube.fixtures import NAMESPACE, KubeCluster
 from tests.logs.otto_handler import FakeOttoHandler
 from tests.logs.pipelines import collect, pipeline
+from tests.pools.calls import status
 from tests.reaper.test_reaper import sweep
 from tests.waiting import eventually
-from workflows.workers.spec import Labels
+from workflows.workers.spec import MANAGED_BY, Labels, SecretRefs, WorkerSpec
 
 TOKEN = "tok-9f3a7c1e55d04b2a"
 # A stage's own value of a name the pipeline also sets, and a key of several lines.
@@ -219,6 +224,9 @@ async def test_the_reaper_removes_the_secrets_a_dead_run_left(
         stub.ExecutePipeline(request)  # the stream is left open: the run goes on
     await eventually(lambda: _stores(store, 2), within=30)
     dead, alive = (client.get_workflow_handle(f"pipeline-{r.pipeline_id}") for r in requests)
+    # The gateway stores a run's secrets before it starts the run: wait for both runs.
+    await eventually(lambda: _started(dead), within=30)
+    await eventually(lambda: _started(alive), within=30)
     await dead.terminate("the process running it crashed")
 
     result = await sweep(client, settings.temporal_task_queue, grace_seconds=0)
@@ -229,5 +237,103 @@ async def test_the_reaper_removes_the_secrets_a_dead_run_left(
     await alive.terminate("test over")
 
 
+async def _started(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError:
+        return False
+    return True
+
+
 async def _stores(store: SecretStore, count: int) -> bool:
     return len(await store.list()) == count
+
+
+async def test_an_agents_lines_are_masked_with_its_workers_secrets(
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
+    agents: pb_grpc.LogStreamingServiceAsyncStub,
+    ottoscaler: Running,
+    settings: Settings,
+) -> None:
+    """The store is the one the runtime's labels of the worker name. (A pipeline worker's
+    log is its tail's while it runs: the agent here writes for a worker made directly.)"""
+    task, store = "agent-secrets", "secrets-agent"
+    labels = {Labels.MANAGED_BY: MANAGED_BY, Labels.TASK_ID: task, Labels.SECRETS: store}
+    await ottoscaler.runtime.secrets.put(store, labels, {"API_TOKEN": TOKEN})
+    spec = WorkerSpec(
+        name="agent-secrets-0",
+        labels=labels,
+        config={"mock.duration": "600"},
+        secrets=SecretRefs(store=store, keys={"API_TOKEN": "API_TOKEN"}),
+    )
+    await ottoscaler.runtime.create(spec)
+    await eventually(lambda: _listed(stub, task), within=30)
+    credential = agent_credential(settings.signing_key, task, spec.name)
+    registered = await agents.RegisterWorker(
+        pb.WorkerRegistration(worker_id=spec.name, task_id=task, credential=credential)
+    )
+    encoded = base64.b64encode(TOKEN.encode()).decode()
+    sent = [f"token={TOKEN}", f"encoded {encoded}", "no secret here"]
+    entries = (
+        pb.LogEntry(worker_id=spec.name, task_id=task, session_id=registered.session_id, message=m)
+        for m in sent
+    )
+
+    answers = await collect(agents.StreamLogs(entries))
+
+    assert {a.status for a in answers} == {pb.LogResponse.Status.ACK}
+    request = pb.WorkerLogsRequest(worker_pod_name=spec.name)
+    logs = await collect(stub.StreamWorkerLogs(request))
+    token, encoded_line, plain = (e.message for e in logs)
+    # The last base64 characters hold bits of what follows the value: they may stay.
+    assert (token, encoded_line[:11], plain) == ("token=***", "encoded ***", "no secret here")
+    assert leaks(encoded_line) == []
+    assert leaks(files_under(settings.ottoscaler_data_dir / "logs")) == []
+    await ottoscaler.runtime.delete(spec.name)
+
+
+async def test_an_agent_saying_its_worker_has_secrets_waits_until_the_runtime_lists_it(
+    agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
+) -> None:
+    """Which values to mask is not known yet: the entry is RETRY, nothing is archived."""
+    task, pod = "agent-early", "agent-early-0"
+    credential = agent_credential(settings.signing_key, task, pod)
+    metadata = pb.WorkerMetadata(labels={Labels.SECRETS: "secrets-early"})
+    registered = await agents.RegisterWorker(
+        pb.WorkerRegistration(worker_id=pod, task_id=task, credential=credential, metadata=metadata)
+    )
+    sent = pb.LogEntry(
+        worker_id=pod, task_id=task, session_id=registered.session_id, message=f"t={TOKEN}"
+    )
+
+    [answer] = await collect(agents.StreamLogs(iter([sent])))
+
+    assert answer.status == pb.LogResponse.Status.RETRY
+    assert answer.message.startswith("worker_id: the runtime does not list the worker yet")
+
+
+async def _listed(stub: pb_grpc.OttoscalerServiceAsyncStub, task: str) -> bool:
+    return (await status(stub, task)).total_count == 1
+
+
+@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
+async def test_a_value_cut_by_the_line_split_is_masked_on_both_sides(
+    stub: pb_grpc.OttoscalerServiceAsyncStub, settings: Settings
+) -> None:
+    """A line over MAX_LINE_BYTES is archived in pieces; the value straddles the cut."""
+    before = MAX_LINE_BYTES - 6  # six characters of the value end the first piece
+    script = f"head -c {before} /dev/zero | tr '\\0' x; printf %s \"$API_TOKEN\"; echo ' end'"
+    request = pipeline(pb.PipelineStage(stage_id="build", command=["sh", "-c", script]))
+    request.secrets["API_TOKEN"] = TOKEN
+
+    progress = await collect(stub.ExecutePipeline(request))
+
+    assert progress[-1].status == pb.STAGE_COMPLETED
+    logs = await collect(
+        stub.StreamWorkerLogs(pb.WorkerLogsRequest(pipeline_id=request.pipeline_id))
+    )
+    first, second = (entry.message for entry in logs)
+    assert first == "x" * before + "***" + CONTINUED
+    assert second == "*** end"
+    archive = files_under(settings.ottoscaler_data_dir)
+    assert TOKEN[:6] not in archive and TOKEN[6:] not in archive
