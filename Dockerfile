@@ -14,10 +14,11 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so that editing the code does not
 # reinstall them: the empty package directories only let this first install succeed,
-# and the second install below replaces the empty package.
-COPY pyproject.toml README.md ./
+# and the second install below replaces the empty package. The runtime dependencies
+# get the versions of requirements.lock (a constraint: its dev tools are not installed).
+COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir -p workflows activities gateway proto/ottoscaler \
-    && pip install .
+    && pip install -c requirements.lock .
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY gateway/ gateway/

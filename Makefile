@@ -4,16 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fmt lint proto histories bench clean
+.PHONY: install lock run test fmt lint proto histories bench clean
 
-# Re-installs only when the project's dependencies change.
-$(STAMP): pyproject.toml
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+# The lock's tool, pinned: `make lock` gives the same file on any machine.
+UV := uv==0.13.9
+
+# Re-installs only when the project's dependencies change. The versions are the lock's
+# (requirements.lock); the project itself goes in after, editable, adding nothing.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) --upgrade pip
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Pins every runtime and dev dependency anew (the newest that pyproject.toml allows), for
+# every platform and Python >= 3.11. Run it after changing the dependencies in pyproject.toml.
+# Releases of the last 7 days are left out: PyPI's index that pip reads may not list them
+# yet (a lock pinning one fails `make install`), and a bad release is often yanked by then.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) '$(UV)'
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--exclude-newer "$$(date -u -d '7 days ago' +%Y-%m-%d)" --upgrade --quiet \
+		-o requirements.lock
 
 run: install
 	$(BIN)/ottoscaler up $(ARGS)

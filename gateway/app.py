@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
 
 from activities.admission import Admission
@@ -27,7 +28,9 @@ from gateway.pools.status import WorkerStatusCache
 from gateway.ports import CODEC_PORT, GRPC_PORT, METRICS_PORT, Port, binding
 from gateway.reaper.schedule import ensure_reaper
 from gateway.server.codec import serving_codec
+from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
+from gateway.server.reaping import ReaperCounts
 from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
@@ -64,11 +67,13 @@ async def running_ottoscaler(
     client: Client,
     runtime: WorkerRuntime | None = None,
     stop_grace: float = STOP_GRACE_SECONDS,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[Running]:
     """Starts worker and gateway; on exit stops the gateway, the worker, then the runtime.
 
     runtime: one to use instead of the one OTTOSCALER_RUNTIME names (tests); closed too.
     stop_grace: seconds open calls and streams get to finish before they are cancelled.
+    tracer: where the gRPC calls' spans go (the client's own interceptor traces Temporal).
     """
     runtime = runtime or create_runtime(
         settings.ottoscaler_runtime.value,
@@ -77,13 +82,13 @@ async def running_ottoscaler(
         data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
     )
+    metrics = Metrics()
     # With a payload key, everything this process writes to Temporal is encrypted.
     keys = settings.payload_keys
     codec = EncryptionCodec(keys) if keys else None
     client = encrypting(client, codec)
     try:
-        async with log_sinks(settings) as (logs, log_database):
-            metrics = Metrics()
+        async with log_sinks(settings, metrics) as (logs, log_database):
             # MAX_WORKERS: pools' ScaleUps and pipelines' workers share one count.
             capacity = worker_capacity(settings)
             key = settings.signing_key
@@ -96,10 +101,18 @@ async def running_ottoscaler(
                 settings.otto_handler_addr,
                 logs,
                 capacity,
+                interceptors=[LogIds(), ReaperCounts(metrics.registry)],
             )
             statuses = WorkerStatusCache(runtime)
+            metrics.count_workers(statuses.phase_counts)
             servicer = OttoscalerServicer(
-                pipelines=PipelineService(client, settings, admission.signer, runtime.secrets),
+                pipelines=PipelineService(
+                    client,
+                    settings,
+                    admission.signer,
+                    runtime.secrets,
+                    observe=metrics.pipeline_event,
+                ),
                 pools=PoolService(client, settings, statuses, capacity, admission.signer),
                 logs=LogService(settings, client, logs),
             )
@@ -132,7 +145,7 @@ async def running_ottoscaler(
                 capacity.following(runtime),
                 worker,
                 statuses.following(),
-                forwarding(settings, logs),
+                forwarding(settings, logs, metrics),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
                 serving_codec(codec, codec_at, settings.codec_origins) as codec_port,
@@ -155,6 +168,7 @@ async def running_ottoscaler(
                         credentials=credentials,
                         temporal=temporal,
                         database=log_database,
+                        tracer=tracer,
                     )
                 log.info(
                     "gateway listening on %s:%d (%s, %s), metrics on http://%s:%d/metrics",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 GRPC_PORT = "--grpc-port or GRPC_PORT"
 METRICS_PORT = "--metrics-port or METRICS_PORT"
+TEMPORAL_METRICS_PORT = "--temporal-metrics-port or TEMPORAL_METRICS_PORT"
 CODEC_PORT = "CODEC_PORT"
 TEMPORAL_PORT = "--temporal-port"
 UI_PORT = "--ui-port"
@@ -56,10 +57,11 @@ def in_use(port: Port) -> bool:
 @contextmanager
 def binding(port: Port) -> Iterator[None]:
     """Around a bind: a failure while another process holds the port becomes PortInUse.
-    (gRPC reports a failed bind as RuntimeError, without the reason.)"""
+    (gRPC reports a failed bind as RuntimeError, without the reason; the Temporal SDK's
+    metrics exporter as ValueError.)"""
     try:
         yield
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError, ValueError) as error:
         if in_use(port):
             raise PortInUse(port) from error
         raise

@@ -13,7 +13,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,11 @@ class RuntimeKind(StrEnum):
     MOCK = "mock"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
@@ -40,6 +45,8 @@ class Settings(BaseSettings):
     namespace: str = "default"
     otto_agent_image: str = "busybox:latest"
     log_level: str = "info"
+    # json: one object a line with the pipeline, stage, worker and workflow ids.
+    log_format: LogFormat = LogFormat.TEXT
     grpc_host: str = "127.0.0.1"
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -71,6 +78,13 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     # The metrics endpoint's address; empty: the gateway's own (see metrics_bind_host).
     metrics_host: str = ""
+    # Traces over OTLP to this collector (gateway/server/tracing.py); empty: no traces. The
+    # exporters read the other OTEL_EXPORTER_OTLP_* variables themselves.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "http/protobuf"
+    # The Temporal SDK's own metrics, served by the SDK on a port of its own on the same
+    # host (gateway/temporal/telemetry.py); 0: not exported.
+    temporal_metrics_port: int = Field(9465, ge=0, le=65535)
     max_workers_per_task: int = Field(50, ge=1)
     # Workers pending, running or being created at once, pipelines' and pools' together
     # (activities/capacity/): past it pipeline workers wait and ScaleUps are refused.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.admission import Admission
 from activities.capacity import Unlimited, WorkerCapacity
@@ -35,6 +36,7 @@ def create_worker(
     otto_handler_addr: str = "",
     logs: LogSinks | None = None,
     capacity: WorkerCapacity | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """admission: what this process creates (signed specs, its own limits, agents'
     credentials). logs None: workers' lines reach live subscribers only, nothing is
@@ -47,6 +49,7 @@ def create_worker(
         workflows=WORKFLOWS,
         max_concurrent_activities=ACTIVITY_SLOTS,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        interceptors=interceptors,
         activities=[
             *WorkerActivities(runtime, capacity).all(),
             *PoolActivities(runtime, admission).all(),

@@ -27,8 +27,10 @@ from tests.runtimes import delete_local_workers
 
 VENV_BIN = Path(sys.executable).parent
 # Every Ottoscaler a test starts, in this process or as a subprocess, serves its metrics on
-# a free port rather than 9464, so test runs side by side (or beside `make run`) never clash.
+# a free port rather than 9464 (and the SDK's none rather than 9465), so test runs side by
+# side (or beside `make run`) never clash.
 os.environ["METRICS_PORT"] = "0"
+os.environ["TEMPORAL_METRICS_PORT"] = "0"  # the Temporal SDK's, off unless a test asks
 # The Kubernetes API emulator and fake kubelet (kube_cluster, kube_runtime); PostgreSQL
 # (postgres_server, database_url).
 pytest_plugins = ["tests.kube.fixtures", "tests.postgres"]

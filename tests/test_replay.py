@@ -24,6 +24,8 @@ SCENARIOS = {
     "children",
     "child-failure",
     "room",
+    "deadline",
+    "conditional",
 }
 # Recorded before failed runs ended failed (a failed pipeline completed then): such runs
 # must still replay, so a query on an old failed pipeline keeps working. Not re-recorded.

@@ -11,12 +11,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
+from typing import Protocol
 
 from activities.logs.hub import LiveHub
 from activities.logs.lines import LogLine
 from activities.logs.pod_files import TRUNCATED
 from activities.logs.pods import PodMeta
 from activities.logs.store import LogArchive, PodWriter
+
+
+class LineCounts(Protocol):
+    """What becomes of the lines written here (the metrics)."""
+
+    def archived(self, lines: int) -> None: ...
+
+    def cut(self, lines: int) -> None:
+        """Lines not kept: past the worker's size limit."""
+
+
+class _Uncounted:
+    def archived(self, lines: int) -> None:
+        pass
+
+    def cut(self, lines: int) -> None:
+        pass
 
 
 class LogSinks:
@@ -34,8 +52,10 @@ class LogSinks:
         forward: bool = False,
         max_bytes_per_pod: int = 0,
         poll_seconds: float = 0.5,
+        counts: LineCounts | None = None,
     ) -> None:
         self.archive = archive
+        self.counts = counts or _Uncounted()
         self.hub = hub
         # Marks every pod for the forwarder to otto-handler (OTTO_HANDLER_ADDR is set).
         self.forward = forward
@@ -84,11 +104,16 @@ class PodLog:
         the size limit, a marker line instead of the rest. When the archive cannot be
         reached (ArchiveUnavailable) nothing changes here: the same call may be repeated."""
         if self.full:
+            self._sinks.counts.cut(len(lines))
             return
+        given = len(lines)
         lines, kept, truncated = self._within_limit(lines)
         fresh = await self._writer.append(lines) if self._writer else lines
+        if truncated:  # the marker took the place of the first line cut
+            self._sinks.counts.cut(given - len(lines) + 1)
         self._kept, self._truncated = kept, truncated
         if fresh:
+            self._sinks.counts.archived(len(fresh))
             self._last = fresh[-1].sequence
             self._sinks.hub.publish(self.meta, fresh)
 

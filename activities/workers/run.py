@@ -97,6 +97,7 @@ class WorkerRunActivities:
                 await _stopped(following, beating)
             await until_reachable(lambda: pod_log.complete(note), spec.name)
         await runtime_boundary(self.runtime.delete(spec.name))
+        activity.logger.info("worker %s ended: %s", spec.name, outcome.failure_text or "succeeded")
         # What the runtime said of the end goes into history and progress: masked too.
         return outcome.model_copy(update={"message": mask(outcome.message)})
 

@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from gateway.ports import GRPC_PORT, METRICS_PORT, TEMPORAL_PORT, UI_PORT, Port, PortInUse, in_use
+from gateway.ports import (
+    GRPC_PORT,
+    METRICS_PORT,
+    TEMPORAL_METRICS_PORT,
+    TEMPORAL_PORT,
+    UI_PORT,
+    Port,
+    PortInUse,
+    in_use,
+)
 from gateway.settings import Settings
 from gateway.temporal.devserver import DevServer
 
@@ -27,6 +36,7 @@ def listening_ports(settings: Settings, dev: DevServer | None) -> list[Port]:
     ports = [
         Port(settings.grpc_bind_host, settings.grpc_port, GRPC_PORT),
         Port(settings.metrics_bind_host, settings.metrics_port, METRICS_PORT),
+        Port(settings.metrics_bind_host, settings.temporal_metrics_port, TEMPORAL_METRICS_PORT),
     ]
     if dev is not None:
         ports += [Port(dev.host, dev.port, TEMPORAL_PORT), Port(dev.host, dev.ui_port, UI_PORT)]

@@ -17,7 +17,9 @@ from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
 from gateway.hardening import forget_secret_environment, make_undumpable
 from gateway.ports import PortInUse
-from gateway.settings import RuntimeKind, Settings
+from gateway.server.log_json import JsonFormatter
+from gateway.server.tracing import ottoscaler_tracer, tracer_provider
+from gateway.settings import LogFormat, RuntimeKind, Settings
 from gateway.temporal.client import connect
 from gateway.temporal.devserver import DevServer
 from gateway.temporal.replay import (
@@ -27,6 +29,7 @@ from gateway.temporal.replay import (
     replay_workflow_id,
 )
 from gateway.temporal.supervisor import DevServerLost, supervise
+from gateway.temporal.telemetry import sdk_runtime
 
 log = logging.getLogger("ottoscaler")
 # On a laptop nothing is left for a stream to re-attach to once `up` stops, so open
@@ -47,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", help="gateway address to listen on (default 127.0.0.1)")
         sub.add_argument("--grpc-port", type=int)
         sub.add_argument("--metrics-port", type=int, help="Prometheus metrics (default 9464)")
+        sub.add_argument(
+            "--temporal-metrics-port", type=int, help="Temporal SDK metrics (default 9465, 0 off)"
+        )
         sub.add_argument("--data-dir", type=Path)
         sub.add_argument("--temporal-address", help="use this Temporal server, start none")
         if name == "up":
@@ -92,6 +98,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "grpc_host": args.host,
         "grpc_port": args.grpc_port,
         "metrics_port": args.metrics_port,
+        "temporal_metrics_port": args.temporal_metrics_port,
         "ottoscaler_data_dir": args.data_dir,
         "temporal_address": args.temporal_address,
     }
@@ -103,12 +110,20 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runtime = sdk_runtime(settings)
+    provider = tracer_provider(settings)
+    tracer = ottoscaler_tracer(provider) if provider is not None else None
     try:
+        namespace = settings.temporal_namespace
         if dev is not None:
-            client = await dev.start(settings.temporal_namespace)
+            client = await dev.start(namespace, runtime, tracer)
         else:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
-        async with running_ottoscaler(settings, client, stop_grace=stop_grace) as running:
+            client = await connect(
+                settings.temporal_address, namespace, runtime=runtime, tracer=tracer
+            )
+        async with running_ottoscaler(
+            settings, client, stop_grace=stop_grace, tracer=tracer
+        ) as running:
             print(f"Ottoscaler gRPC: {running.grpc_host}:{running.grpc_port}", flush=True)
             if dev is not None:
                 print(f"Temporal Web UI: {dev.ui_url}", flush=True)
@@ -122,6 +137,8 @@ async def _serve(settings: Settings, dev: DevServer | None, stop_grace: float) -
     finally:
         if dev is not None:
             dev.stop()
+        if provider is not None:
+            provider.shutdown()  # sends the spans still buffered
 
 
 async def _until_stopped(stop: asyncio.Event, dev: DevServer | None, namespace: str) -> None:
@@ -161,14 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+
+
 def _run(args: argparse.Namespace) -> int:
     undumpable = make_undumpable()
     settings = _settings(args)
     forget_secret_environment()  # before any child starts
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     dev = None
     if args.command == "up" and args.temporal_address is None:
         codec = f"http://{settings.codec_host}:{settings.codec_port}"

@@ -1,4 +1,5 @@
-"""The pipelines `test-pipeline -type ...` sends: simple, parallel and a full CI/CD DAG.
+"""The pipelines `test-pipeline -type ...` sends: simple, parallel, a full CI/CD DAG and
+one with conditions.
 
 Every stage runs `sh -c` on the local runtime and prints a few lines from its environment.
 """
@@ -74,4 +75,19 @@ def full() -> list[pb.PipelineStage]:
     ]
 
 
-PIPELINES = {"simple": simple, "parallel": parallel, "full": full}
+def conditional() -> list[pb.PipelineStage]:
+    """Deploys only a release (test-pipeline triggers none): deploy and the smoke tests
+    after it are skipped, and the notice that nothing was deployed runs."""
+    deploy = stage("deploy", "deploy", "deployed", depends_on=("build",))
+    deploy.when = 'pipeline.triggered_by == "release"'
+    notify = stage("notify", "custom", "not a release: nothing deployed", depends_on=("deploy",))
+    notify.when = 'stages.deploy.status == "SKIPPED"'
+    return [
+        stage("build", "build", "compiled"),
+        deploy,
+        stage("smoke-tests", "test", "deployment healthy", depends_on=("deploy",)),
+        notify,
+    ]
+
+
+PIPELINES = {"simple": simple, "parallel": parallel, "full": full, "conditional": conditional}

@@ -33,6 +33,8 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from grpc import aio
@@ -47,6 +49,32 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 Status = pb.LogForwardResponse.Status
+
+
+class ForwardCounts(Protocol):
+    """What otto-handler made of the lines (the metrics)."""
+
+    def forwarded(self, lag_seconds: float | None) -> None:
+        """A line accepted, lag_seconds after it was printed (None: no time on it)."""
+
+    def refused(self) -> None:
+        """A line otto-handler answered DROP: it is not sent again."""
+
+
+def _age(timestamp: str) -> float | None:
+    if not timestamp:
+        return None
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
+
+
+class _Uncounted:
+    def forwarded(self, lag_seconds: float | None) -> None:
+        pass
+
+    def refused(self) -> None:
+        pass
+
+
 # How often the archive is scanned for pods written by another process (this process's
 # own pods are announced by the hub at once).
 SCAN_SECONDS = 10.0
@@ -112,8 +140,10 @@ class _PodStream:
         address: str,
         mark: ForwardMark,
         window: int,
+        counts: ForwardCounts,
     ) -> None:
         self._stub = stub
+        self._counts = counts
         self._address = address
         self._mark = mark
         self._window = window
@@ -206,6 +236,9 @@ class _PodStream:
         self._retried.reset()
         if response.status == Status.DROP:
             log.debug("otto-handler dropped %s #%d", entry.worker_id, entry.sequence)
+            self._counts.refused()
+        else:
+            self._counts.forwarded(_age(entry.timestamp))
         return entry.sequence
 
     async def _settle(self, sequence: int) -> None:
@@ -251,10 +284,12 @@ class LogForwarder:
         namespace: str,
         window: int = 1,
         idle_seconds: float = 0.5,
+        counts: ForwardCounts | None = None,
     ) -> None:
         """idle_seconds: how often a quiet pod's archive is looked at, for lines the hub
         did not announce (written by a process whose writes this one does not hear of)."""
         self._address = address
+        self._counts = counts or _Uncounted()
         self._idle_seconds = idle_seconds
         self._archive = archive
         self._hub = hub
@@ -325,7 +360,7 @@ class LogForwarder:
     async def _follow(self, meta: PodMeta, mark: ForwardMark) -> None:
         wakeup = self._wakeups[meta.pod]
         reader = self._archive.reader(meta)
-        stream = _PodStream(self._stub, self._address, mark, self._window)
+        stream = _PodStream(self._stub, self._address, mark, self._window, self._counts)
         pod = pod_metadata(meta, self._namespace)
         try:
             while True:

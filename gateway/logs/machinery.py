@@ -17,7 +17,8 @@ from activities.logs import Archive, LiveHub, LogArchive, LogSinks
 from activities.logs.postgres.archive import PostgresArchive
 from activities.logs.postgres.locks import AdvisoryLocks
 from activities.logs.postgres.notices import NoticeListener
-from gateway.logs.forwarder import LogForwarder
+from activities.logs.sinks import LineCounts
+from gateway.logs.forwarder import ForwardCounts, LogForwarder
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,36 +30,44 @@ NOTIFIED_POLL_SECONDS = 10.0
 
 
 @asynccontextmanager
-async def log_sinks(settings: Settings) -> AsyncIterator[tuple[LogSinks, NoticeListener | None]]:
+async def log_sinks(
+    settings: Settings, counts: LineCounts | None = None
+) -> AsyncIterator[tuple[LogSinks, NoticeListener | None]]:
     """The sinks, and with PostgreSQL the notice listener, whose connection says whether
-    the database answers (the gateway's health follows it)."""
+    the database answers (the gateway's health follows it). counts: told of every line."""
     url = settings.database_url
     hub = LiveHub()
     if url is None:
-        yield _sinks(settings, Archive(settings.log_dir), hub, settings.log_poll_seconds), None
+        files = Archive(settings.log_dir)
+        yield _sinks(settings, files, hub, settings.log_poll_seconds, counts), None
         return
     origin = uuid.uuid4().hex
     locks = AdvisoryLocks(url)
     async with database(url) as pool, NoticeListener(url, origin, hub).running() as notices:
         try:
             archive = PostgresArchive(pool, locks, origin)
-            yield _sinks(settings, archive, hub, NOTIFIED_POLL_SECONDS), notices
+            yield _sinks(settings, archive, hub, NOTIFIED_POLL_SECONDS, counts), notices
         finally:
             await locks.close()
 
 
-def _sinks(settings: Settings, archive: LogArchive, hub: LiveHub, poll: float) -> LogSinks:
+def _sinks(
+    settings: Settings, archive: LogArchive, hub: LiveHub, poll: float, counts: LineCounts | None
+) -> LogSinks:
     return LogSinks(
         archive,
         hub,
         forward=bool(settings.otto_handler_addr),
         max_bytes_per_pod=settings.log_max_bytes_per_worker,
         poll_seconds=poll,
+        counts=counts,
     )
 
 
 @asynccontextmanager
-async def forwarding(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]:
+async def forwarding(
+    settings: Settings, sinks: LogSinks, counts: ForwardCounts | None = None
+) -> AsyncIterator[None]:
     if not settings.otto_handler_addr or sinks.archive is None:
         yield
         return
@@ -69,6 +78,7 @@ async def forwarding(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]
         settings.namespace,
         window=settings.otto_handler_log_window,
         idle_seconds=sinks.poll_seconds,
+        counts=counts,
     )
     async with forwarder.running():
         yield

@@ -44,6 +44,7 @@ def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
             retry_delay_seconds=retry.retry_delay_seconds,
             retryable_failures=tuple(retry.retryable_failures),
         ),
+        when=stage.when,
     )
 
 
@@ -56,6 +57,7 @@ def pipeline_from_wire(request: pb.PipelineRequest) -> PipelineSpec:
         commit_sha=request.commit_sha,
         triggered_by=request.triggered_by,
         metadata=dict(request.metadata),
+        timeout_seconds=request.timeout_seconds,
     )
 
 

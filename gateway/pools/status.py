@@ -74,6 +74,10 @@ class WorkerStatusCache:
         entry = self._entries.get(name)
         return entry.info.phase if entry else None
 
+    def phase_counts(self) -> Counter[WorkerPhase]:
+        """Workers by phase; safe from another thread (the metrics endpoint's)."""
+        return Counter(entry.info.phase for entry in list(self._entries.values()))
+
     def labels(self, name: str) -> dict[str, str] | None:
         """The worker's labels as last reported; None while the runtime does not list it."""
         entry = self._entries.get(name)

@@ -1,4 +1,6 @@
-"""Prometheus metrics on METRICS_PORT: gRPC calls by method and status, workers created/deleted.
+"""Prometheus metrics on METRICS_PORT: gRPC calls by method and status, open streams;
+pipelines and stages as the streams that run them see them; workers created, deleted,
+by phase, and how long they took to start.
 
 Each running Ottoscaler has a registry of its own, not prometheus_client's global one, so
 several can run in one process (tests) without clashing.
@@ -7,15 +9,18 @@ several can run in one process (tests) without clashing.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Callable,
+    Iterable,
     Mapping,
     Sequence,
 )
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -24,24 +29,45 @@ from grpc import aio
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     PlatformCollector,
     ProcessCollector,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from activities.logs.lines import LogCursor, OutputLine
 from activities.runtimes.protocol import WorkerEvent, WorkerRuntime
 from gateway.ports import Port, binding
-from gateway.server.interceptors import Context, Continuation, Handler, Scope, rewrap, within
-from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
+from gateway.server.interceptors import (
+    Behaviour,
+    Context,
+    Continuation,
+    Handler,
+    Scope,
+    rewrap,
+    within,
+)
+from workflows.pipeline.models import ProgressEvent, StageStatus
+from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerPhase, WorkerSpec
 
 # Streams (ExecutePipeline, WatchPipeline, followed logs) last as long as a pipeline does,
 # so the buckets go on to hours past the default's 10 s.
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
+# Stages and pipelines run from seconds to days.
+RUN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
+# A worker's start: scheduling, an image pull, a node scaling up.
+START_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+# The runtime's word for why a worker failed, as a retry's error quotes it after the shard:
+# "shard 1/2: OOMKilled (exit 137): ..." (workflows/pipeline/stage.py).
+_REASON = re.compile(r": ([A-Za-z]+)")
+
 Record = Callable[[grpc.StatusCode, float], None]
+PhaseCounts = Callable[[], Mapping[WorkerPhase, int]]
 
 
 class Metrics:
@@ -75,9 +101,138 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.open_streams = Gauge(
+            "ottoscaler_open_streams",
+            "Calls that answer with a stream, open now, by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.pipelines_started = Counter(
+            "ottoscaler_pipelines_started",
+            "Pipeline runs an ExecutePipeline or RetryPipeline stream followed from their start.",
+            registry=self.registry,
+        )
+        self.pipelines_ended = Counter(
+            "ottoscaler_pipelines_ended",
+            "Pipeline runs such a stream followed to their end, by final status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.pipeline_seconds = Histogram(
+            "ottoscaler_pipeline_seconds",
+            "How long those pipeline runs took, by final status.",
+            ["status"],
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "ottoscaler_stage_seconds",
+            "How long their stages ran, retries included, by final status.",
+            ["status"],
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_retries = Counter(
+            "ottoscaler_stage_retries",
+            "Stage attempts retried, by the runtime's reason for the first failed worker.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.worker_start_seconds = Histogram(
+            "ottoscaler_worker_start_seconds",
+            "From a pipeline worker's creation to its start, by runtime.",
+            ["runtime"],
+            buckets=START_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.log_lines_archived = Counter(
+            "ottoscaler_log_lines_archived",
+            "Workers' log lines archived by this replica.",
+            registry=self.registry,
+        )
+        self.log_lines_dropped = Counter(
+            "ottoscaler_log_lines_dropped",
+            "Log lines not kept (size_limit: past LOG_MAX_BYTES_PER_WORKER) or not taken "
+            "(otto_handler: answered DROP).",
+            ["by"],
+            registry=self.registry,
+        )
+        self.log_lines_forwarded = Counter(
+            "ottoscaler_log_lines_forwarded",
+            "Log lines otto-handler accepted from this replica.",
+            registry=self.registry,
+        )
+        self.log_forward_lag = Histogram(
+            "ottoscaler_log_forward_lag_seconds",
+            "From a line's printing to otto-handler's accepting it.",
+            buckets=START_BUCKETS,
+            registry=self.registry,
+        )
+
     def record_call(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         self.grpc_requests.labels(method=method, code=code.name).inc()
         self.grpc_seconds.labels(method=method).observe(seconds)
+
+    # The log machinery's counts (activities/logs/sinks.py LineCounts,
+    # gateway/logs/forwarder.py ForwardCounts).
+    def archived(self, lines: int) -> None:
+        self.log_lines_archived.inc(lines)
+
+    def cut(self, lines: int) -> None:
+        self.log_lines_dropped.labels(by="size_limit").inc(lines)
+
+    def forwarded(self, lag_seconds: float | None) -> None:
+        self.log_lines_forwarded.inc()
+        if lag_seconds is not None:
+            self.log_forward_lag.observe(max(lag_seconds, 0))
+
+    def refused(self) -> None:
+        self.log_lines_dropped.labels(by="otto_handler").inc()
+
+    def count_workers(self, counts: PhaseCounts) -> None:
+        """Adds ottoscaler_workers{phase}, read from counts at every scrape."""
+        self.registry.register(_WorkersByPhase(counts))
+
+    def pipeline_event(self, event: ProgressEvent, first: bool) -> None:
+        """One transition of a stream that follows a run from its start; first: its first."""
+        if first:
+            self.pipelines_started.inc()
+        status = event.status.value
+        if event.status is StageStatus.RETRYING:
+            found = _REASON.search(event.error_message)
+            self.stage_retries.labels(reason=found[1] if found else "unknown").inc()
+            return
+        if not event.status.finished:
+            return
+        seconds = _between(event.started_at, event.completed_at)
+        if event.stage_id:
+            if seconds is not None:
+                self.stage_seconds.labels(status=status).observe(seconds)
+            return
+        self.pipelines_ended.labels(status=status).inc()
+        if seconds is not None:
+            self.pipeline_seconds.labels(status=status).observe(seconds)
+
+
+def _between(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+class _WorkersByPhase(Collector):
+    def __init__(self, counts: PhaseCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "ottoscaler_workers",
+            "Workers the runtime lists now (pipelines' and pools'), by phase.",
+            labels=["phase"],
+        )
+        counts = self._counts()
+        for phase in WorkerPhase:
+            family.add_metric([phase.value], counts.get(phase, 0))
+        yield family
 
 
 @asynccontextmanager
@@ -111,19 +266,24 @@ def _final_code(
     return grpc.StatusCode.UNKNOWN  # what gRPC answers for an exception a handler let out
 
 
-def _recording(record: Record) -> Scope:
-    """A scope that records how its call ended and how long it took."""
+def _recording(record: Record, open_now: Gauge | None) -> Scope:
+    """A scope that records how its call ended and how long it took; open_now counts it
+    while it runs."""
 
     @asynccontextmanager
     async def recording(context: Context) -> AsyncIterator[None]:
         start = time.monotonic()
         error: BaseException | None = None
+        if open_now is not None:
+            open_now.inc()
         try:
             yield
         except BaseException as err:
             error = err
             raise
         finally:
+            if open_now is not None:
+                open_now.dec()
             record(_final_code(context, error), time.monotonic() - start)
 
     return recording
@@ -143,8 +303,13 @@ class MetricsInterceptor(aio.ServerInterceptor):
             return None
         method = handler_call_details.method.lstrip("/")
         record = partial(self._metrics.record_call, method)
-        scope = _recording(record)
-        return rewrap(handler, lambda behaviour, streams: within(behaviour, streams, scope))
+        open_streams = self._metrics.open_streams.labels(method=method)
+
+        def wrap(behaviour: Behaviour, streams: bool) -> Behaviour:
+            scope = _recording(record, open_streams if streams else None)
+            return within(behaviour, streams, scope)
+
+        return rewrap(handler, wrap)
 
 
 class CountingRuntime:
@@ -155,18 +320,26 @@ class CountingRuntime:
         self._metrics = metrics
         self.name = runtime.name
         self.secrets = runtime.secrets
+        # When each worker created here, and not yet waited for or deleted, was created.
+        self._created: dict[str, datetime] = {}
 
     async def create(self, spec: WorkerSpec) -> WorkerInfo:
         info = await self._runtime.create(spec)
         self._metrics.workers_created.inc()
+        self._created[spec.name] = info.created_at or datetime.now(UTC)
         return info
 
     async def delete(self, name: str) -> None:
         await self._runtime.delete(name)
+        self._created.pop(name, None)
         self._metrics.workers_deleted.inc()
 
     async def wait(self, spec: WorkerSpec) -> WorkerOutcome:
-        return await self._runtime.wait(spec)
+        outcome = await self._runtime.wait(spec)
+        seconds = _between(self._created.pop(spec.name, None), outcome.started_at)
+        if seconds is not None:
+            self._metrics.worker_start_seconds.labels(runtime=self.name).observe(max(seconds, 0))
+        return outcome
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         return await self._runtime.list(labels)

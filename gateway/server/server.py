@@ -13,12 +13,14 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import Tracer
 
 from gateway.server.auth import AGENT_LOGS_SERVICE, BearerAuthInterceptor
 from gateway.server.errors import ErrorInterceptor
 from gateway.server.metrics import Metrics, MetricsInterceptor
 from gateway.server.outage import LIVENESS, Dependency, TemporalGate, health_follows
 from gateway.server.servicer import OttoscalerServicer
+from gateway.server.tracing import TracingInterceptor
 from gateway.temporal.reachability import Reachability
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -36,6 +38,7 @@ async def create_server(
     credentials: grpc.ServerCredentials | None = None,
     temporal: Reachability | None = None,
     database: Dependency | None = None,
+    tracer: Tracer | None = None,
 ) -> tuple[aio.Server, int]:
     """Starts the server and returns it with the bound port (port 0 picks a free one).
 
@@ -43,9 +46,12 @@ async def create_server(
     empty: no check. metrics: where calls are counted; None: nowhere. credentials: TLS
     (gateway/server/tls.py); None: plaintext. temporal: Temporal's reachability, which
     health and the gate follow; database: the log database's, which health follows;
-    None: always SERVING.
+    None: always SERVING. tracer: where each call's span goes (gateway/server/tracing.py);
+    None: no spans.
     """
     interceptors: list[aio.ServerInterceptor] = []
+    if tracer is not None:  # first: the span covers the checks and the count too
+        interceptors.append(TracingInterceptor(tracer))
     if metrics is not None:
         interceptors.append(MetricsInterceptor(metrics))
     if auth_token:

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.hardening import environment_without_secrets
@@ -129,9 +131,11 @@ class DevServer:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 
-    async def start(self, namespace: str) -> Client:
-        """Starts the server and returns a client once it answers, never a client of
-        another server that holds the port."""
+    async def start(
+        self, namespace: str, runtime: Runtime | None = None, tracer: Tracer | None = None
+    ) -> Client:
+        """Starts the server and returns a client (with the SDK runtime and tracer given)
+        once it answers, never a client of another server that holds the port."""
         self.process = self.launch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT_SECONDS
@@ -140,7 +144,7 @@ class DevServer:
                 raise self._exit_error()
             if listened_on_by(self.process.pid, self.port):
                 with contextlib.suppress(RuntimeError):  # not answering yet
-                    return await connect(self.address, namespace)
+                    return await connect(self.address, namespace, runtime=runtime, tracer=tracer)
             if loop.time() > deadline:
                 self.stop()
                 raise RuntimeError(f"the Temporal dev server did not answer on {self.address}")

@@ -23,10 +23,11 @@ class Ports:
     metrics: int
     temporal: int
     ui: int
+    temporal_metrics: int
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
     def flags(self) -> list[str]:
         return [
@@ -34,6 +35,7 @@ class Ports:
             f"--metrics-port={self.metrics}",
             f"--temporal-port={self.temporal}",
             f"--ui-port={self.ui}",
+            f"--temporal-metrics-port={self.temporal_metrics}",
         ]
 
 

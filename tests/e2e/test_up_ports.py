@@ -19,6 +19,7 @@ from tests.e2e.stack import Ports, Stack, run_to_end, up_command
 KNOBS = {
     "grpc": "--grpc-port or GRPC_PORT",
     "metrics": "--metrics-port or METRICS_PORT",
+    "temporal_metrics": "--temporal-metrics-port or TEMPORAL_METRICS_PORT",
     "temporal": "--temporal-port",
     "ui": "--ui-port",
 }
@@ -58,6 +59,8 @@ def test_a_port_in_use_is_named_with_its_flag_and_nothing_starts(
         (("temporal", "metrics"), "metrics"),
         # The metrics endpoint binds it first, then the gateway cannot.
         (("metrics", "grpc"), "grpc"),
+        # The Temporal SDK's metrics endpoint binds it first, then the dev server cannot.
+        (("temporal_metrics", "temporal"), "temporal"),
     ],
 )
 def test_a_bind_that_fails_after_the_check_is_named_too(

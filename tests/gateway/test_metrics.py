@@ -14,14 +14,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from activities.runtimes.mock.runtime import MockRuntime
 from gateway.app import Running, running_ottoscaler
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.pools.calls import new_task, scale_request
 from tests.waiting import eventually
+from workflows.reaper.workflow import ReaperWorkflow, ReapInput
+from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
 SERVICE = "ottoscaler.v1.OttoscalerService"
+PHASES = ("pending", "running", "succeeded", "failed")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -151,3 +156,122 @@ async def test_each_ottoscaler_has_its_own_registry_and_stops_serving_it(
     assert not any(name.startswith("ottoscaler_") for name in global_names)
     with pytest.raises(urllib.error.URLError):
         await scrape(first.metrics_port)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def retried_once(stage_id: str, reason: str) -> pb.PipelineStage:
+    """A stage whose first attempt fails for `reason` and whose second completes; its
+    workers stay pending 0.2 s first."""
+    with_retries = stage(stage_id, fail_attempts="1", reason=reason, pending="0.2")
+    with_retries.retry_policy.max_attempts = 2
+    with_retries.retry_policy.retry_delay_seconds = 0
+    return with_retries
+
+
+async def test_pipelines_stages_retries_and_workers_are_counted_as_they_ran(
+    ottoscaler: Running, stub: pb_grpc.OttoscalerServiceAsyncStub
+) -> None:
+    flaky = request(retried_once("flaky", "OOMKilled"))
+    # A failure: the first stage fails for good, the second is skipped.
+    broken = request(stage("broken", exit_code="3", pending="0.2"), stage("after", "broken"))
+    slow = stub.ExecutePipeline(request(stage("slow", duration="60")))
+    await slow.read()  # its RUNNING: the stream is open
+    gauge = ("ottoscaler_open_streams", (("method", f"{SERVICE}/ExecutePipeline"),))
+    assert (await scrape(ottoscaler.metrics_port))[gauge] == 1
+    finals = []
+    for req in (flaky, broken):
+        events = [e async for e in stub.ExecutePipeline(req)]
+        finals.append(pb.StageStatus.Name(events[-1].status))
+    assert finals == ["STAGE_COMPLETED", "STAGE_FAILED"]
+    slow.cancel()
+
+    async def settled() -> Samples | None:
+        samples = await scrape(ottoscaler.metrics_port)
+        return samples if samples[gauge] == 0 else None
+
+    samples = await eventually(settled)
+    assert samples is not None
+    assert value(samples, "ottoscaler_pipelines_started_total") == 3
+    assert value(samples, "ottoscaler_pipelines_ended_total", status="COMPLETED") == 1
+    assert value(samples, "ottoscaler_pipelines_ended_total", status="FAILED") == 1
+    assert value(samples, "ottoscaler_pipeline_seconds_count", status="COMPLETED") == 1
+    assert value(samples, "ottoscaler_pipeline_seconds_count", status="FAILED") == 1
+    # Stages that ran; the skipped one never started, so it has no duration.
+    assert value(samples, "ottoscaler_stage_seconds_count", status="COMPLETED") == 1
+    assert value(samples, "ottoscaler_stage_seconds_count", status="FAILED") == 1
+    assert value(samples, "ottoscaler_stage_seconds_count", status="SKIPPED") == 0
+    assert value(samples, "ottoscaler_stage_retries_total", reason="OOMKilled") == 1
+    assert (
+        sum(v for (name, _), v in samples.items() if name == "ottoscaler_stage_retries_total") == 1
+    )
+    # Three workers ended (two attempts of flaky, broken), each pending 0.2 s after its
+    # creation; the slow one was cancelled before it ended.
+    assert value(samples, "ottoscaler_worker_start_seconds_count", runtime="mock") == 3
+    assert value(samples, "ottoscaler_worker_start_seconds_sum", runtime="mock") >= 0.6
+
+
+async def test_workers_by_phase_follow_a_pool(
+    ottoscaler: Running, stub: pb_grpc.OttoscalerServiceAsyncStub
+) -> None:
+    task = new_task()
+    await stub.ScaleUp(scale_request(task, 2, mock_duration="60"))
+
+    async def running() -> Samples | None:
+        samples = await scrape(ottoscaler.metrics_port)
+        return samples if value(samples, "ottoscaler_workers", phase="running") == 2 else None
+
+    samples = await eventually(running, within=30)
+    assert samples is not None
+    assert value(samples, "ottoscaler_workers", phase="pending") == 0
+    await stub.ScaleDown(pb.ScaleRequest(task_id=task, worker_count=0))
+
+    async def gone() -> bool:
+        samples = await scrape(ottoscaler.metrics_port)
+        return sum(value(samples, "ottoscaler_workers", phase=p) for p in PHASES) == 0
+
+    await eventually(gone, within=30)
+
+
+async def test_log_lines_archived_and_cut_at_the_size_limit_are_counted(
+    client: Client, settings: Settings
+) -> None:
+    limited = settings.model_copy(update={"log_max_bytes_per_worker": 200})
+    async with (
+        running_ottoscaler(limited, client) as running,
+        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+    ):
+        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
+        short = [e async for e in stub.ExecutePipeline(request(stage("short", lines="3")))]
+        long = [e async for e in stub.ExecutePipeline(request(stage("long", lines="1000")))]
+        assert [e.status for e in (short[-1], long[-1])] == [pb.STAGE_COMPLETED] * 2
+        samples = await scrape(running.metrics_port)
+    archived = value(samples, "ottoscaler_log_lines_archived_total")
+    cut = value(samples, "ottoscaler_log_lines_dropped_total", by="size_limit")
+    # The long log keeps what fits in 200 bytes and a marker line in place of the rest.
+    assert 3 < archived < 3 + 200
+    assert archived + cut == 3 + 1000 + 1
+
+
+async def test_the_reapers_deletions_are_counted(
+    client: Client, settings: Settings, task_queue: str
+) -> None:
+    runtime = MockRuntime()
+    stray = WorkerSpec(
+        name="stray", labels={Labels.MANAGED_BY: MANAGED_BY, Labels.PIPELINE_ID: "never-started"}
+    )
+    await runtime.create(stray)
+    async with running_ottoscaler(settings, client, runtime=runtime) as running:
+        result = await client.execute_workflow(
+            ReaperWorkflow.run,
+            ReapInput(grace_seconds=0),
+            id=f"reap-{task_queue}",
+            task_queue=task_queue,
+        )
+        samples = await scrape(running.metrics_port)
+    assert result.deleted == ("stray",)
+    assert value(samples, "ottoscaler_reaper_deleted_total", kind="workers") == 1
+    assert value(samples, "ottoscaler_reaper_deleted_total", kind="secrets") == 0
+    assert value(samples, "ottoscaler_reaper_sweeps_failed_total") == 0

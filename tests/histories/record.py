@@ -59,6 +59,21 @@ SCENARIOS: dict[str, PipelineSpec] = {
     ),
     # Run where MAX_WORKERS is 1: the second worker waits for room, and says so.
     "room": pipeline(mock_stage("crowded", workers=2, duration=3)),
+    # The pipeline's 2-second deadline passes while "slow" runs: it is cancelled.
+    "deadline": pipeline(mock_stage("slow", duration=60), mock_stage("after", "slow")).model_copy(
+        update={"timeout_seconds": 2}
+    ),
+    # "deploy"'s condition is false: it and "smoke" are skipped; "notify" runs.
+    "conditional": pipeline(
+        mock_stage("build"),
+        mock_stage("deploy", "build").model_copy(
+            update={"when": 'pipeline.metadata.branch == "main"'}
+        ),
+        mock_stage("smoke", "deploy"),
+        mock_stage("notify", "deploy").model_copy(
+            update={"when": 'stages.deploy.status == "SKIPPED"'}
+        ),
+    ).model_copy(update={"metadata": {"branch": "feature"}}),
 }
 CROWDED = {"room"}
 

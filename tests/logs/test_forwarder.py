@@ -9,6 +9,7 @@ import pytest
 
 from activities.logs import Archive, LiveHub, LogSinks, PodMeta
 from gateway.logs.forwarder import LogForwarder
+from gateway.server.metrics import Metrics
 from gateway.settings import Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -40,7 +41,8 @@ async def test_each_answer_is_honoured_and_every_line_accepted_once_in_order(
     sinks = LogSinks(archive, LiveHub(), forward=True)
     meta = PodMeta(pod="p1-build-0", task_id="p1", pipeline_id="p1")
     async with serving(handler) as address:
-        forwarder = LogForwarder(address, archive, sinks.hub, "default")
+        metrics = Metrics()
+        forwarder = LogForwarder(address, archive, sinks.hub, "default", counts=metrics)
         async with forwarder.running():
             pod = await sinks.open(meta)
             await pod.write(lines(1, 12))
@@ -48,6 +50,10 @@ async def test_each_answer_is_honoured_and_every_line_accepted_once_in_order(
             done = archive.paths(pod.meta).forwarded
             await eventually(lambda: _exists(done))
     assert handler.accepted["p1-build-0"] == [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]
+    counted = metrics.registry.get_sample_value
+    assert counted("ottoscaler_log_lines_forwarded_total") == 11
+    assert counted("ottoscaler_log_forward_lag_seconds_count") == 11
+    assert counted("ottoscaler_log_lines_dropped_total", {"by": "otto_handler"}) == 1
     assert handler.attempts[("p1-build-0", 3)] == 2  # RETRY: sent again
     assert handler.attempts[("p1-build-0", 5)] == 1  # DROP: skipped
     assert handler.attempts[("p1-build-0", 10)] == 2  # the broken stream resumed there

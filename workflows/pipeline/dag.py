@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from graphlib import CycleError, TopologicalSorter
 
 from workflows.pipeline.models import StageStatus
@@ -10,13 +11,16 @@ from workflows.pipeline.models import StageStatus
 Graph = Mapping[str, Iterable[str]]  # stage_id -> the stage_ids it depends on
 
 
-def ready_stages(graph: Graph, status: Mapping[str, StageStatus]) -> list[str]:
-    """PENDING stages whose dependencies have all COMPLETED, in graph order."""
+def ready_stages(
+    graph: Graph, status: Mapping[str, StageStatus], passed: AbstractSet[str] = frozenset()
+) -> list[str]:
+    """PENDING stages whose dependencies have all COMPLETED (or are in `passed`: skipped
+    by a condition), in graph order."""
     return [
         stage
         for stage, deps in graph.items()
         if status[stage] is StageStatus.PENDING
-        and all(status[dep] is StageStatus.COMPLETED for dep in deps)
+        and all(status[dep] is StageStatus.COMPLETED or dep in passed for dep in deps)
     ]
 
 

@@ -55,6 +55,8 @@ class StageSpec(Frozen):
     args: tuple[str, ...] = ()
     timeout_seconds: int = 0
     retry: RetrySpec = RetrySpec()
+    # A CEL condition over the pipeline and this stage's dependencies (conditions.py).
+    when: str = ""
     # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
     secret_names: tuple[str, ...] = ()
     # The gateway's signature over the workers this stage makes (workflows/workers/signed.py).
@@ -73,6 +75,8 @@ class PipelineSpec(Frozen):
     commit_sha: str = ""
     triggered_by: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
+    # The whole run's deadline (0 = none): a durable timer in the workflow.
+    timeout_seconds: int = 0
     # The run's secret store and the pipeline's secret names; never a value.
     secret_store: str = ""
     secret_names: tuple[str, ...] = ()

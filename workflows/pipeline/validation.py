@@ -14,6 +14,7 @@ from workflows.base.checks import (
     check_range,
     check_text,
 )
+from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.placement import (
@@ -161,6 +162,7 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     check_label_value("pipeline_id", spec.pipeline_id)
     _check_identity(spec)
     check_map("metadata", spec.metadata, limits)
+    check_range("timeout_seconds", spec.timeout_seconds, 0, MAX_TIMEOUT_SECONDS, " s")
     if not spec.stages:
         raise SpecError("stages", "must contain at least one stage")
     if len(spec.stages) > limits.max_stages:
@@ -181,6 +183,8 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
         for dep in stage.depends_on:
             if dep not in seen:
                 raise SpecError(f"stages[{index}].depends_on", f"unknown stage {dep!r}")
+        if stage.when:
+            check_condition(f"stages[{index}].when", stage)
     cycle = find_cycle({s.stage_id: s.depends_on for s in spec.stages})
     if cycle:
         index = seen[cycle[0]]

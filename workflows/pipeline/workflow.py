@@ -8,7 +8,10 @@ independent branches run on, unless the pipeline's metadata says `fail_fast=true
 running stages are cancelled. A failed pipeline ends its workflow failed, carrying its
 result (outcome.py), so every Temporal tool shows it failed. Cancelling the pipeline
 cancels every running stage (each deletes its workers) and ends every other stage
-CANCELLED. The `progress` query returns
+CANCELLED; so does the pipeline's deadline (`timeout_seconds`, a durable timer), which
+then fails the pipeline with DeadlineExceeded. A stage whose `when` is false is SKIPPED,
+and so are its dependents without a `when` of their own; these skips do not fail the
+pipeline (conditions.py). The `progress` query returns
 the snapshot and the transitions after a given version; the gateway asks it only when
 the history shows that a workflow task completed.
 """
@@ -16,16 +19,19 @@ the history shows that a workflow task completed.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 from workflows.base.checks import SpecError
 from workflows.pipeline import visibility
+from workflows.pipeline.conditions import ConditionError, evaluate
 from workflows.pipeline.dag import Graph, downstream, ready_stages
 from workflows.pipeline.inputs import PipelineInput, StageInput, StageReport, StageResult
 from workflows.pipeline.models import (
     ProgressPage,
+    StageMetrics,
     StageSpec,
     StageState,
     StageStatus,
@@ -70,8 +76,12 @@ class PipelineWorkflow:
             ],
         )
         self._specs = {s.stage_id: s for s in inp.spec.stages}
+        self._graph: Graph = {s.stage_id: s.depends_on for s in inp.spec.stages}
         self._children = child_stages(inp.spec.stages)
         self._running: dict[str, asyncio.Task[StageResult]] = {}
+        # Stages SKIPPED by a false `when` (or after one): they do not fail the pipeline.
+        self._skipped_by_condition: set[str] = set()
+        self._deadline_passed = False
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self, after_version: int) -> ProgressPage:
@@ -127,10 +137,13 @@ class PipelineWorkflow:
             if stage_id in self._progress.stages:
                 self._progress.stage_reused(workflow.now(), stage_id)
                 self._show_stages()
-        graph = {s.stage_id: s.depends_on for s in spec.stages}
+        graph = self._graph
+        deadline = self._start_deadline(spec.timeout_seconds)
         try:
-            await self._run_dag(graph)
+            await self._run_dag(graph, deadline)
         except asyncio.CancelledError:
+            if deadline is not None:
+                deadline.cancel()
             # `temporal workflow cancel` sends no reason: just "cancelled" then.
             reason = workflow.cancellation_reason()
             because = f": {reason}" if reason else ""
@@ -138,6 +151,8 @@ class PipelineWorkflow:
             self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled{because}")
             await self._forget_secrets()
             raise
+        if deadline is not None and not deadline.done():
+            deadline.cancel()
         try:
             page = self._finish_pipeline()
         except ApplicationError:  # the pipeline failed: its workflow fails too
@@ -154,22 +169,92 @@ class PipelineWorkflow:
         if store:
             await worker_calls.delete_secrets(store)
 
-    async def _run_dag(self, graph: Graph) -> None:
+    def _start_deadline(self, seconds: int) -> asyncio.Task[None] | None:
+        """The pipeline's deadline: a timer the Web UI shows by its summary."""
+        if not seconds:
+            return None
+        return asyncio.create_task(
+            workflow.sleep(timedelta(seconds=seconds), summary=f"pipeline deadline · {seconds}s")
+        )
+
+    async def _run_dag(self, graph: Graph, deadline: asyncio.Task[None] | None) -> None:
         running = self._running
         while True:
-            for stage_id in ready_stages(graph, self._progress.stage_status()):
-                self._progress.stage_scheduled(workflow.now(), stage_id)
-                self._show_stages()
-                running[stage_id] = asyncio.create_task(self._run_stage(self._specs[stage_id]))
+            self._start_ready(graph)
             if not running:
                 return
-            await workflow.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Task[object]] = [*running.values()]
+            if deadline is not None:
+                waiting.append(deadline)
+            await workflow.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for stage_id in [sid for sid, task in running.items() if task.done()]:
                 result = running.pop(stage_id).result()
                 self._finish_stage(graph, stage_id, result)
                 if result.status is StageStatus.FAILED and self._fail_fast:
                     await self._cancel_unfinished(f"cancelled: fail_fast after {stage_id} failed")
                     return
+            # A stage that ended as the deadline fired keeps its result; only a pipeline
+            # with work left misses its deadline.
+            unfinished = not all(s.finished for s in self._progress.stage_status().values())
+            if deadline is not None and deadline.done() and unfinished:
+                await self._deadline_exceeded()
+                return
+
+    def _start_ready(self, graph: Graph) -> None:
+        """Starts every stage whose dependencies allow it; skips those whose condition says
+        so, which may make more stages ready at once."""
+        while ready := ready_stages(
+            graph, self._progress.stage_status(), self._skipped_by_condition
+        ):
+            for stage_id in ready:
+                stage = self._specs[stage_id]
+                if stage.when:
+                    if not self._condition_holds(stage):
+                        continue
+                else:
+                    skipped = [d for d in stage.depends_on if d in self._skipped_by_condition]
+                    if skipped:
+                        self._skip_by_condition(
+                            stage_id, f"skipped: upstream stage {skipped[0]} was skipped"
+                        )
+                        continue
+                self._progress.stage_scheduled(workflow.now(), stage_id)
+                self._show_stages()
+                self._running[stage_id] = asyncio.create_task(self._run_stage(stage))
+
+    def _condition_holds(self, stage: StageSpec) -> bool:
+        """Evaluates the stage's `when`; false skips it, an error fails it."""
+        try:
+            holds = evaluate(self._input.spec, stage, self._progress.stage_status())
+        except ConditionError as err:
+            error = f"when: {stage.when} could not be evaluated: {err}"
+            self._progress.stage_ended(
+                workflow.now(),
+                stage.stage_id,
+                StageStatus.FAILED,
+                "condition failed",
+                attempt=0,
+                worker_pod_names=(),
+                error_message=error,
+                metrics=StageMetrics(),
+            )
+            self._skip_downstream(self._graph, stage.stage_id, error)
+            self._show_stages()
+            return False
+        if not holds:
+            self._skip_by_condition(stage.stage_id, f"when: {stage.when} is false")
+        return holds
+
+    def _skip_by_condition(self, stage_id: str, message: str) -> None:
+        self._skipped_by_condition.add(stage_id)
+        self._progress.stage_skipped(workflow.now(), stage_id, message)
+        self._show_stages()
+
+    async def _deadline_exceeded(self) -> None:
+        seconds = self._input.spec.timeout_seconds
+        self._deadline_passed = True
+        self._progress.error_message = f"DeadlineExceeded: the pipeline ran past {seconds}s"
+        await self._cancel_unfinished(f"cancelled: DeadlineExceeded after {seconds}s")
 
     @property
     def _fail_fast(self) -> bool:
@@ -251,10 +336,16 @@ class PipelineWorkflow:
                 )
 
     def _finish_pipeline(self) -> ProgressPage:
-        statuses = self._progress.stage_status().values()
-        done = sum(1 for s in statuses if s is StageStatus.COMPLETED)
-        status = StageStatus.COMPLETED if done == len(statuses) else StageStatus.FAILED
+        statuses = self._progress.stage_status()
+        done = sum(1 for s in statuses.values() if s is StageStatus.COMPLETED)
+        skipped = len(self._skipped_by_condition)
+        ok = done + skipped == len(statuses) and not self._deadline_passed
+        status = StageStatus.COMPLETED if ok else StageStatus.FAILED
         message = f"pipeline {status.value.lower()}: {done}/{len(statuses)} stages completed"
+        if skipped:
+            message += f", {skipped} skipped by conditions"
+        if self._deadline_passed:
+            message += f"; {self._progress.error_message}"
         self._update_pipeline(status, message)
         page = self._progress.page(self._progress.version - FINAL_EVENTS)
         if status is StageStatus.FAILED and fails_when_failed():

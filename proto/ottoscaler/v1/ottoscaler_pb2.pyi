@@ -359,12 +359,17 @@ class PipelineRequest(_message.Message):
     COMMIT_SHA_FIELD_NUMBER: _builtins.int
     TRIGGERED_BY_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
     pipeline_id: _builtins.str
     name: _builtins.str
     repository: _builtins.str
     commit_sha: _builtins.str
     triggered_by: _builtins.str
+    timeout_seconds: _builtins.int
+    """The whole pipeline's deadline in seconds (0 = none): when it passes, running stages
+    are cancelled and the pipeline fails with DeadlineExceeded.
+    """
     @_builtins.property
     def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineStage]: ...
     @_builtins.property
@@ -385,11 +390,12 @@ class PipelineRequest(_message.Message):
         commit_sha: _builtins.str = ...,
         triggered_by: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        timeout_seconds: _builtins.int = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_sha", b"commit_sha", "metadata", b"metadata", "name", b"name", "pipeline_id", b"pipeline_id", "repository", b"repository", "secrets", b"secrets", "stages", b"stages", "triggered_by", b"triggered_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_sha", b"commit_sha", "metadata", b"metadata", "name", b"name", "pipeline_id", b"pipeline_id", "repository", b"repository", "secrets", b"secrets", "stages", b"stages", "timeout_seconds", b"timeout_seconds", "triggered_by", b"triggered_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -450,6 +456,7 @@ class PipelineStage(_message.Message):
     ARGS_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    WHEN_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
     stage_id: _builtins.str
     type: _builtins.str
@@ -459,6 +466,10 @@ class PipelineStage(_message.Message):
     image: _builtins.str
     timeout_seconds: _builtins.int
     """0 = none"""
+    when: _builtins.str
+    """A CEL condition over `pipeline` and `stages.<dependency>` ("" = always): false skips
+    the stage (README.md, Conditions).
+    """
     @_builtins.property
     def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -487,11 +498,12 @@ class PipelineStage(_message.Message):
         args: _abc.Iterable[_builtins.str] | None = ...,
         timeout_seconds: _builtins.int = ...,
         retry_policy: Global___RetryPolicy | None = ...,
+        when: _builtins.str = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "config", b"config", "depends_on", b"depends_on", "image", b"image", "name", b"name", "retry_policy", b"retry_policy", "secrets", b"secrets", "stage_id", b"stage_id", "timeout_seconds", b"timeout_seconds", "type", b"type", "worker_count", b"worker_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "config", b"config", "depends_on", b"depends_on", "image", b"image", "name", b"name", "retry_policy", b"retry_policy", "secrets", b"secrets", "stage_id", b"stage_id", "timeout_seconds", b"timeout_seconds", "type", b"type", "when", b"when", "worker_count", b"worker_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,93 @@
+"""OpenTelemetry: one pipeline is one trace, continuing the caller's, from the gRPC call
+through the Temporal client and the workflow to each activity (the SDK's in-memory
+exporter)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from grpc import aio
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.testing import WorkflowEnvironment
+
+from gateway.app import running_ottoscaler
+from gateway.server.tracing import ottoscaler_tracer, tracer_provider
+from gateway.settings import Settings
+from gateway.temporal.client import connect
+from ottoscaler.v1 import ottoscaler_pb2 as pb
+from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.gateway.test_execute_pipeline import request, stage
+
+SERVICE = "ottoscaler.v1.OttoscalerService"
+
+
+def named(spans: Sequence[ReadableSpan], name: str) -> list[ReadableSpan]:
+    return [span for span in spans if span.name == name]
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def span_id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    found: int = span.context.span_id
+    return found
+
+
+async def test_a_pipeline_is_one_trace_under_the_callers_span(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = ottoscaler_tracer(provider)
+    address = temporal_env.client.service_client.config.target_host
+    client = await connect(address, "default", tracer=tracer)
+    trace_id, caller = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = f"00-{trace_id}-{caller}-01"
+    async with (
+        running_ottoscaler(settings, client, tracer=tracer) as running,
+        aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel,
+    ):
+        stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
+        call = stub.ExecutePipeline(
+            request(stage("a"), stage("b", "a")), metadata=(("traceparent", traceparent),)
+        )
+        events = [e async for e in call]
+        assert events[-1].status == pb.STAGE_COMPLETED
+    spans = [s for s in exported.get_finished_spans() if s.context is not None]
+    ours = [s for s in spans if s.context is not None and s.context.trace_id == int(trace_id, 16)]
+
+    [rpc] = named(ours, f"{SERVICE}/ExecutePipeline")
+    assert parent_of(rpc) == int(caller, 16)
+    [start] = named(ours, "StartWorkflow:PipelineWorkflow")
+    assert parent_of(start) == span_id(rpc)
+    [run] = named(ours, "RunWorkflow:PipelineWorkflow")
+    assert parent_of(run) == span_id(start)
+    [done] = named(ours, "CompleteWorkflow:PipelineWorkflow")
+    # The workflow's own spans hang from the start that made it (Temporal's model).
+    assert parent_of(done) == span_id(start)
+    scheduled = named(ours, "StartActivity:run_worker")
+    assert len(scheduled) == 2
+    assert {parent_of(s) for s in scheduled} == {span_id(start)}
+    ran = named(ours, "RunActivity:run_worker")
+    assert sorted(parent_of(s) or 0 for s in ran) == sorted(span_id(s) for s in scheduled)
+    # The stream's progress queries are the call's too.
+    queries = named(ours, "QueryWorkflow:progress")
+    assert queries
+    assert {parent_of(q) for q in queries} == {span_id(rpc)}
+    assert len(ours) == len(spans)  # nothing outside the caller's trace
+
+
+def test_no_endpoint_no_tracing(settings: Settings) -> None:
+    assert tracer_provider(settings) is None
+    with_endpoint = settings.model_copy(
+        update={"otel_exporter_otlp_endpoint": "http://127.0.0.1:4318"}
+    )
+    provider = tracer_provider(with_endpoint)
+    assert provider is not None
+    provider.shutdown()
