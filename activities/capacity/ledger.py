@@ -20,13 +20,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from activities.capacity.protocol import CapacityUnknown, NoRoom, Reservation, RoomAborted
+from activities.capacity.protocol import NoRoom, Reservation, RoomAborted, until_synced
 from activities.runtimes.feed import mirroring
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind, WorkerRuntime
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerPhase
 
 LIVE = frozenset({WorkerPhase.PENDING, WorkerPhase.RUNNING})
-SYNC_TIMEOUT_SECONDS = 5.0
 # A worker a ScaleUp created stays counted until the feed reports it; if the feed never
 # does (it was deleted during a gap, then resynced), this long at most.
 UNSEEN_SECONDS = 60.0
@@ -75,7 +74,7 @@ class WorkerLedger:
         self._admit()
 
     async def take(self, count: int) -> Reservation:
-        await self._sync()
+        await until_synced(self._synced)
         in_use = self.in_use()
         if in_use + count > self.limit:
             raise NoRoom(self.limit, in_use)
@@ -110,14 +109,6 @@ class WorkerLedger:
         # Its room is free once the feed no longer reports it live, even before the
         # activity that reserved it hears of its cancel.
         self.unhold(name)
-
-    async def _sync(self) -> None:
-        try:
-            await asyncio.wait_for(self._synced.wait(), SYNC_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise CapacityUnknown(
-                "the live workers are not known yet: the runtime feed is down"
-            ) from None
 
     def _admit(self) -> None:
         """Hands free room to the queue's head, in order."""

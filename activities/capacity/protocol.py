@@ -9,6 +9,7 @@ a reservation must not outlive the process or activity that holds it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -28,6 +29,19 @@ class RoomAborted(Exception):
 
 class CapacityUnknown(Exception):
     """The live workers are not known yet (the runtime's change feed is down)."""
+
+
+SYNC_TIMEOUT_SECONDS = 5.0
+
+
+async def until_synced(synced: asyncio.Event) -> None:
+    """Waits for the feed's first snapshot; CapacityUnknown when it does not come."""
+    try:
+        await asyncio.wait_for(synced.wait(), SYNC_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise CapacityUnknown(
+            "the live workers are not known yet: the runtime feed is down"
+        ) from None
 
 
 class Reservation(Protocol):

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from activities.capacity.protocol import CapacityUnknown, NoRoom, Reservation, RoomAborted
+from activities.capacity.protocol import NoRoom, Reservation, RoomAborted, until_synced
 from activities.runtimes.feed import mirroring
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind, WorkerRuntime
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerPhase
@@ -33,7 +33,6 @@ LIVE = frozenset({WorkerPhase.PENDING, WorkerPhase.RUNNING})
 ROOM_CHANNEL = "ottoscaler_room"
 ROOM_LOCK = 0x726F6F6D  # "room"
 RECHECK_SECONDS = 2.0
-SYNC_TIMEOUT_SECONDS = 5.0
 # A created worker stays claimed until the feed reports it, this long at most.
 UNSEEN_SECONDS = 60.0
 ABORTED_SECONDS = 600.0
@@ -86,7 +85,7 @@ class SharedCapacity:
         self._changed.set()
 
     async def take(self, count: int) -> Reservation:
-        await self._sync()
+        await until_synced(self._synced)
         claim = f"batch:{uuid.uuid4().hex}"
         in_use = await self._claim(claim, count, always=False)
         if in_use is not None:
@@ -117,14 +116,6 @@ class SharedCapacity:
         asyncio.get_running_loop().call_later(ABORTED_SECONDS, self._aborted.discard, name)
         self._changed.set()
         await self._end(name)
-
-    async def _sync(self) -> None:
-        try:
-            await asyncio.wait_for(self._synced.wait(), SYNC_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise CapacityUnknown(
-                "the live workers are not known yet: the runtime feed is down"
-            ) from None
 
     async def _claim(self, name: str, count: int, *, always: bool) -> int | None:
         """Claims room for `count` under `name` (kept if it is claimed already); returns

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 
+from activities.background import in_background
 from activities.runtimes.protocol import WorkerEvent, WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,8 @@ async def mirroring(
     runtime: WorkerRuntime, labels: Mapping[str, str], apply: Callable[[WorkerEvent], None]
 ) -> AsyncIterator[None]:
     """Applies the feed of the workers with these labels while the context is open."""
-    task = asyncio.create_task(_mirror(runtime, labels, apply))
-    try:
+    async with in_background(_mirror(runtime, labels, apply)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _mirror(

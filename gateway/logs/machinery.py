@@ -10,8 +10,9 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
+from activities.background import in_background
 from activities.database.connect import database
 from activities.logs import Archive, LiveHub, LogArchive, LogSinks
 from activities.logs.postgres.archive import PostgresArchive
@@ -91,13 +92,8 @@ async def pruning(settings: Settings, sinks: LogSinks) -> AsyncIterator[None]:
         yield
         return
     keep = settings.log_retention_days * DAY_SECONDS
-    task = asyncio.create_task(_prune_forever(sinks.archive, keep))
-    try:
+    async with in_background(_prune_forever(sinks.archive, keep)):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 async def _prune_forever(archive: LogArchive, keep_seconds: float) -> None:

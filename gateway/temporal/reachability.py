@@ -10,7 +10,6 @@ client's own retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +17,8 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.service import RPCError
+
+from activities.background import in_background
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -66,13 +67,8 @@ class Reachability:
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
         """Checks every interval while inside."""
-        task = asyncio.create_task(self._watch())
-        try:
+        async with in_background(self._watch()):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _watch(self) -> None:
         while True:

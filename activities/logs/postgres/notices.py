@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import asyncpg
 
+from activities.background import in_background
 from activities.backoff import Backoff
 from activities.database import Connection
 from activities.logs.hub import LiveHub
@@ -92,13 +93,8 @@ class NoticeListener:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[NoticeListener]:
-        task = asyncio.create_task(self._listen_forever())
-        try:
+        async with in_background(self._listen_forever()):
             yield self
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
 
     async def _listen_forever(self) -> None:
         backoff = Backoff(0.5, RECONNECT_PAUSE_SECONDS)
