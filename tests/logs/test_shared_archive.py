@@ -78,6 +78,25 @@ async def test_each_line_is_kept_once_whoever_writes_it(replica: Replica) -> Non
     assert await everything(first, pod) == [(n, f'line {n} "quoted" ü') for n in range(1, 16)]
 
 
+@pytest.mark.parametrize("replica", ["postgres"], indirect=True)
+async def test_a_writer_that_lost_its_hold_keeps_each_line_once(replica: Replica) -> None:
+    """Its lock went with its connection and another replica wrote on meanwhile: what
+    both wrote is kept once, as the first to write it wrote it."""
+    first, second, pod = await replica(), await replica(), meta()
+    stale, _ = await first.open_writer(pod, forward=False)
+    await stale.append(lines(1, 10))
+    await stale.close()
+    writer, _ = await second.open_writer(pod, forward=False)
+    await writer.append(lines(11, 15, "again {n}"))
+    await writer.close()
+    await stale.append(lines(11, 20))
+    assert await everything(first, pod) == [
+        *((n, f'line {n} "quoted" ü') for n in range(1, 11)),
+        *((n, f"again {n}") for n in range(11, 16)),
+        *((n, f'line {n} "quoted" ü') for n in range(16, 21)),
+    ]
+
+
 async def test_one_writer_per_pod_across_replicas(replica: Replica) -> None:
     first, second, pod = await replica(), await replica(), meta()
     writer, _ = await first.open_writer(pod, forward=False)
@@ -86,6 +105,16 @@ async def test_one_writer_per_pod_across_replicas(replica: Replica) -> None:
     await writer.close()
     again, _ = await second.open_writer(pod, forward=False)
     await again.close()
+
+
+async def test_a_reader_gets_lines_past_a_gap_in_sequences(replica: Replica) -> None:
+    """Sequences run without gaps, and a reader reads ranges of them; should one skip
+    (by more than a read's batch), nothing after it may look like the end."""
+    archive, pod = await replica(), meta()
+    writer, _ = await archive.open_writer(pod, forward=False)
+    await writer.append([*lines(1, 3), *lines(20_001, 20_003)])
+    await writer.close()
+    assert [n for n, _ in await everything(archive, pod)] == [1, 2, 3, 20_001, 20_002, 20_003]
 
 
 async def test_any_output_survives_the_trip(replica: Replica) -> None:
