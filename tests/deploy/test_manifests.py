@@ -450,12 +450,13 @@ def test_replicas_take_what_they_share_from_a_secret(overlay: str) -> None:
         "OTTOSCALER_DATABASE_URL",
         "OTTOSCALER_SIGNING_KEY",
         "OTTOSCALER_AUTH_TOKEN",
+        "OTTOSCALER_PAYLOAD_KEY",
     }
     assert {ref["name"] for ref in refs.values()} == {"ottoscaler-secrets"}
     # Every key is the variable's own name, so `kubectl create secret --from-literal` reads plainly.
     assert all(ref["key"] == name for name, ref in refs.items())
-    # Without a shared database and key a replica would keep logs and accept agents alone:
-    # such a pod must not start. The token is optional: calls need none without it.
+    # Without a shared database and key a replica would keep logs to itself and accept only
+    # what it signed: such a pod must not start. The token and the payload key are optional.
     assert {name for name, ref in refs.items() if not ref.get("optional")} == {
         "OTTOSCALER_DATABASE_URL",
         "OTTOSCALER_SIGNING_KEY",
