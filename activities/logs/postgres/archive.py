@@ -28,16 +28,21 @@ from activities.logs.store import ArchiveBusy, HoldLost
 READ_BATCH = 5_000
 
 _POD_COLUMNS = "id, task_id, pod, pipeline_id, stage_id, labels, created_at, complete, lines, note"
-# The next lines of a pod. A pod's sequences run from 1 without gaps, so the next READ_BATCH
-# lines are a range of sequences (`upto`): bounded so, a read touches those rows only,
-# whichever plan PostgreSQL picks. Unbounded, a planner that expects a pod to hold few
-# lines (no statistics yet, or many small pods) scans and sorts every line after `after`
-# on each read: reading a pod back took time in the square of its length.
+# The next lines of a pod, with the pod's last sequence (`lines`; one row with no line when
+# there are none). A pod's sequences run from 1 without gaps, so the next READ_BATCH lines
+# are a range of sequences (`upto`): bounded so, a read touches those rows only, whichever
+# plan PostgreSQL picks. Unbounded, a planner that expects a pod to hold few lines (no
+# statistics yet, or many small pods) scans and sorts every line after `after` on each
+# read: reading a pod back took time in the square of its length.
 _READ = """
-    SELECT l.seq, l.ts, l.src, l.lvl, l.msg FROM log_lines l
-    JOIN log_pods p ON p.id = l.pod_id
-    WHERE p.task_id = $1 AND p.pod = $2 AND l.seq > $3 {upto}
-    ORDER BY l.seq LIMIT $4
+    SELECT p.lines, l.seq, l.ts, l.src, l.lvl, l.msg FROM log_pods p
+    LEFT JOIN LATERAL (
+        SELECT seq, ts, src, lvl, msg FROM log_lines
+        WHERE pod_id = p.id AND seq > $3 {upto}
+        ORDER BY seq LIMIT $4
+    ) l ON true
+    WHERE p.task_id = $1 AND p.pod = $2
+    ORDER BY l.seq
 """
 # A batch of lines, the pod's counts and the notice, in one statement: one round trip, one
 # transaction. Lines past the writer's last sequence are new unless another writer wrote
@@ -148,10 +153,11 @@ class PostgresPodReader:
     async def read(self, after: int) -> list[LogLine]:
         after = max(after, self._position)
         arguments = (self._meta.task_id, self._meta.pod, after, READ_BATCH)
-        rows = await self._archive.pool.fetch(_READ.format(upto="AND l.seq <= $3 + $4"), *arguments)
-        if not rows:  # the end, unless sequences skip (they do not: one more cheap look)
+        rows = await self._archive.pool.fetch(_READ.format(upto="AND seq <= $3 + $4"), *arguments)
+        if rows and rows[0]["seq"] is None and rows[0]["lines"] > after:
+            # Sequences skip (they should not): the next lines, wherever they start.
             rows = await self._archive.pool.fetch(_READ.format(upto=""), *arguments)
-        lines = [_line(row) for row in rows]
+        lines = [_line(row) for row in rows if row["seq"] is not None]
         if lines:
             self._position = lines[-1].sequence
         return lines
