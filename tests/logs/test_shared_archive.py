@@ -188,3 +188,16 @@ async def test_prune_takes_whole_finished_forwarded_tasks_only(replica: Replica)
     assert await archive.prune(before=time.time() + 3600) == ["done"]
     assert await archive.find(LogSelector(task_id="done")) == []
     assert [m.task_id for m in await archive.find(LogSelector())] == ["running", "unforwarded"]
+
+
+@pytest.mark.parametrize("replica", ["postgres"], indirect=True)
+async def test_prune_frees_the_lines_of_the_tasks_it_deletes(replica: Replica) -> None:
+    archive = await replica()
+    assert isinstance(archive, PostgresArchive)
+    for task in ("done", "running"):
+        writer, stored = await archive.open_writer(meta(f"{task}-0", task=task), forward=False)
+        await writer.append(lines(1, 3))
+        await writer.close()
+        await archive.save(stored.model_copy(update={"complete": task == "done"}))
+    assert await archive.prune(before=time.time() + 3600) == ["done"]
+    assert await archive.pool.fetchval("SELECT count(*) FROM log_lines") == 3

@@ -326,13 +326,18 @@ class PostgresArchive:
     async def prune(self, before: float) -> list[str]:
         rows = await self.pool.fetch(
             """
-            DELETE FROM log_pods WHERE task_id IN (
-                SELECT task_id FROM log_pods GROUP BY task_id
-                HAVING bool_and(complete) AND NOT bool_or(forwarding)
-                   AND max(written_at) < $1
+            WITH gone AS (
+                DELETE FROM log_pods WHERE task_id IN (
+                    SELECT task_id FROM log_pods GROUP BY task_id
+                    HAVING bool_and(complete) AND NOT bool_or(forwarding)
+                       AND max(written_at) < $1
+                )
+                RETURNING id, task_id
+            ), their_lines AS (
+                DELETE FROM log_lines WHERE pod_id IN (SELECT id FROM gone)
             )
-            RETURNING task_id
+            SELECT DISTINCT task_id FROM gone
             """,
             datetime.fromtimestamp(before, UTC),
         )
-        return sorted({row["task_id"] for row in rows})
+        return sorted(row["task_id"] for row in rows)
