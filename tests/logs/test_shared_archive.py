@@ -78,6 +78,25 @@ async def test_each_line_is_kept_once_whoever_writes_it(replica: Replica) -> Non
     assert await everything(first, pod) == [(n, f'line {n} "quoted" ü') for n in range(1, 16)]
 
 
+@pytest.mark.parametrize("replica", ["postgres"], indirect=True)
+async def test_a_writer_that_lost_its_hold_keeps_each_line_once(replica: Replica) -> None:
+    """Its lock went with its connection and another replica wrote on meanwhile: what
+    both wrote is kept once, as the first to write it wrote it."""
+    first, second, pod = await replica(), await replica(), meta()
+    stale, _ = await first.open_writer(pod, forward=False)
+    await stale.append(lines(1, 10))
+    await stale.close()
+    writer, _ = await second.open_writer(pod, forward=False)
+    await writer.append(lines(11, 15, "again {n}"))
+    await writer.close()
+    await stale.append(lines(11, 20))
+    assert await everything(first, pod) == [
+        *((n, f'line {n} "quoted" ü') for n in range(1, 11)),
+        *((n, f"again {n}") for n in range(11, 16)),
+        *((n, f'line {n} "quoted" ü') for n in range(16, 21)),
+    ]
+
+
 async def test_one_writer_per_pod_across_replicas(replica: Replica) -> None:
     first, second, pod = await replica(), await replica(), meta()
     writer, _ = await first.open_writer(pod, forward=False)
@@ -86,6 +105,16 @@ async def test_one_writer_per_pod_across_replicas(replica: Replica) -> None:
     await writer.close()
     again, _ = await second.open_writer(pod, forward=False)
     await again.close()
+
+
+async def test_a_reader_gets_lines_past_a_gap_in_sequences(replica: Replica) -> None:
+    """Sequences run without gaps, and a reader reads ranges of them; should one skip
+    (by more than a read's batch), nothing after it may look like the end."""
+    archive, pod = await replica(), meta()
+    writer, _ = await archive.open_writer(pod, forward=False)
+    await writer.append([*lines(1, 3), *lines(20_001, 20_003)])
+    await writer.close()
+    assert [n for n, _ in await everything(archive, pod)] == [1, 2, 3, 20_001, 20_002, 20_003]
 
 
 async def test_any_output_survives_the_trip(replica: Replica) -> None:
@@ -159,3 +188,16 @@ async def test_prune_takes_whole_finished_forwarded_tasks_only(replica: Replica)
     assert await archive.prune(before=time.time() + 3600) == ["done"]
     assert await archive.find(LogSelector(task_id="done")) == []
     assert [m.task_id for m in await archive.find(LogSelector())] == ["running", "unforwarded"]
+
+
+@pytest.mark.parametrize("replica", ["postgres"], indirect=True)
+async def test_prune_frees_the_lines_of_the_tasks_it_deletes(replica: Replica) -> None:
+    archive = await replica()
+    assert isinstance(archive, PostgresArchive)
+    for task in ("done", "running"):
+        writer, stored = await archive.open_writer(meta(f"{task}-0", task=task), forward=False)
+        await writer.append(lines(1, 3))
+        await writer.close()
+        await archive.save(stored.model_copy(update={"complete": task == "done"}))
+    assert await archive.prune(before=time.time() + 3600) == ["done"]
+    assert await archive.pool.fetchval("SELECT count(*) FROM log_lines") == 3

@@ -28,6 +28,38 @@ from activities.logs.store import ArchiveBusy, HoldLost
 READ_BATCH = 5_000
 
 _POD_COLUMNS = "id, task_id, pod, pipeline_id, stage_id, labels, created_at, complete, lines, note"
+# The next lines of a pod, with the pod's last sequence (`lines`; one row with no line when
+# there are none). A pod's sequences run from 1 without gaps, so the next READ_BATCH lines
+# are a range of sequences (`upto`): bounded so, a read touches those rows only, whichever
+# plan PostgreSQL picks. Unbounded, a planner that expects a pod to hold few lines (no
+# statistics yet, or many small pods) scans and sorts every line after `after` on each
+# read: reading a pod back took time in the square of its length.
+_READ = """
+    SELECT p.lines, l.seq, l.ts, l.src, l.lvl, l.msg FROM log_pods p
+    LEFT JOIN LATERAL (
+        SELECT seq, ts, src, lvl, msg FROM log_lines
+        WHERE pod_id = p.id AND seq > $3 {upto}
+        ORDER BY seq LIMIT $4
+    ) l ON true
+    WHERE p.task_id = $1 AND p.pod = $2
+    ORDER BY l.seq
+"""
+# A batch of lines, the pod's counts and the notice, in one statement: one round trip, one
+# transaction. Lines past the writer's last sequence are new unless another writer wrote
+# them too, so they go in plainly (ON CONFLICT would double the insert's work), and again
+# with `duplicates` set to ON CONFLICT DO NOTHING in that rare case.
+_APPEND = """
+    WITH kept AS (
+        INSERT INTO log_lines (pod_id, seq, ts, src, lvl, msg)
+        SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
+                                 $6::bytea[])
+        {duplicates}
+    ), counted AS (
+        UPDATE log_pods SET lines = greatest(lines, $7), bytes = bytes + $8, written_at = now()
+        WHERE id = $1
+    )
+    SELECT pg_notify($9, $10)
+"""
 
 
 def _meta(row: asyncpg.Record) -> PodMeta:
@@ -80,29 +112,25 @@ class PostgresPodWriter:
             return fresh
         messages = [line.message.encode() for line in fresh]
         added = sum(len(m) + 1 for m in messages)
-        async with self._archive.pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                """
-                INSERT INTO log_lines (pod_id, seq, ts, src, lvl, msg)
-                SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[],
-                                         $5::text[], $6::bytea[])
-                ON CONFLICT DO NOTHING
-                """,
-                self._pod_id,
-                [line.sequence for line in fresh],
-                [line.timestamp for line in fresh],
-                [line.source for line in fresh],
-                [line.level for line in fresh],
-                messages,
+        arguments = (
+            self._pod_id,
+            [line.sequence for line in fresh],
+            [line.timestamp for line in fresh],
+            [line.source for line in fresh],
+            [line.level for line in fresh],
+            messages,
+            fresh[-1].sequence,
+            added,
+            LOG_CHANNEL,
+            notice_payload(self._archive.origin, self._meta),
+        )
+        try:
+            await self._archive.pool.execute(_APPEND.format(duplicates=""), *arguments)
+        except asyncpg.UniqueViolationError:
+            # Another writer wrote some of these too (its lock was lost with its connection).
+            await self._archive.pool.execute(
+                _APPEND.format(duplicates="ON CONFLICT DO NOTHING"), *arguments
             )
-            await connection.execute(
-                "UPDATE log_pods SET lines = greatest(lines, $2), bytes = bytes + $3,"
-                " written_at = now() WHERE id = $1",
-                self._pod_id,
-                fresh[-1].sequence,
-                added,
-            )
-            await self._archive.notify(connection, self._meta)
         self.last_sequence = fresh[-1].sequence
         self.size += added
         return fresh
@@ -124,19 +152,12 @@ class PostgresPodReader:
     @reaching
     async def read(self, after: int) -> list[LogLine]:
         after = max(after, self._position)
-        rows = await self._archive.pool.fetch(
-            """
-            SELECT l.seq, l.ts, l.src, l.lvl, l.msg FROM log_lines l
-            JOIN log_pods p ON p.id = l.pod_id
-            WHERE p.task_id = $1 AND p.pod = $2 AND l.seq > $3
-            ORDER BY l.seq LIMIT $4
-            """,
-            self._meta.task_id,
-            self._meta.pod,
-            after,
-            READ_BATCH,
-        )
-        lines = [_line(row) for row in rows]
+        arguments = (self._meta.task_id, self._meta.pod, after, READ_BATCH)
+        rows = await self._archive.pool.fetch(_READ.format(upto="AND seq <= $3 + $4"), *arguments)
+        if rows and rows[0]["seq"] is None and rows[0]["lines"] > after:
+            # Sequences skip (they should not): the next lines, wherever they start.
+            rows = await self._archive.pool.fetch(_READ.format(upto=""), *arguments)
+        lines = [_line(row) for row in rows if row["seq"] is not None]
         if lines:
             self._position = lines[-1].sequence
         return lines
@@ -154,8 +175,17 @@ class PostgresForwardMark:
         if sequence > self.position:
             if not await self._archive.locks.holds(self._key):
                 raise HoldLost(f"{self._meta.pod}: another replica forwards it now")
+            # Committed without waiting for the WAL flush (one a line would bound forwarding
+            # at a few hundred lines a second): the server holds the position at once, so
+            # this replica's death loses nothing; only a crash of the server itself may
+            # lose its last fraction of a second, and those lines go again. The file
+            # archive's mark is the same: written to the OS, not fsynced.
             await self._archive.pool.execute(
-                "UPDATE log_pods SET forwarded_through = $3 WHERE task_id = $1 AND pod = $2",
+                """
+                WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+                UPDATE log_pods SET forwarded_through = $3 FROM unflushed
+                WHERE task_id = $1 AND pod = $2
+                """,
                 self._meta.task_id,
                 self._meta.pod,
                 sequence,
@@ -296,13 +326,18 @@ class PostgresArchive:
     async def prune(self, before: float) -> list[str]:
         rows = await self.pool.fetch(
             """
-            DELETE FROM log_pods WHERE task_id IN (
-                SELECT task_id FROM log_pods GROUP BY task_id
-                HAVING bool_and(complete) AND NOT bool_or(forwarding)
-                   AND max(written_at) < $1
+            WITH gone AS (
+                DELETE FROM log_pods WHERE task_id IN (
+                    SELECT task_id FROM log_pods GROUP BY task_id
+                    HAVING bool_and(complete) AND NOT bool_or(forwarding)
+                       AND max(written_at) < $1
+                )
+                RETURNING id, task_id
+            ), their_lines AS (
+                DELETE FROM log_lines WHERE pod_id IN (SELECT id FROM gone)
             )
-            RETURNING task_id
+            SELECT DISTINCT task_id FROM gone
             """,
             datetime.fromtimestamp(before, UTC),
         )
-        return sorted({row["task_id"] for row in rows})
+        return sorted(row["task_id"] for row in rows)
