@@ -52,8 +52,9 @@ from workflows.workers import calls as worker_calls
 from workflows.workers.naming import stage_workflow_id
 from workflows.workers.room import ROOM_SIGNAL, RoomReport
 
-# The transitions a finished pipeline returns with its snapshot: enough for a stream to
-# end without querying the closed run, which a worker would have to replay to answer.
+# The transitions a finished pipeline returns with its snapshot (at most a page's bytes):
+# enough for a stream to end without querying the closed run, which a worker would have
+# to replay to answer.
 FINAL_EVENTS = 100
 PROGRESS_QUERY = "progress"
 INPUT_QUERY = "input"
@@ -347,7 +348,7 @@ class PipelineWorkflow:
         if self._deadline_passed:
             message += f"; {self._progress.error_message}"
         self._update_pipeline(status, message)
-        page = self._progress.page(self._progress.version - FINAL_EVENTS)
+        page = self._progress.tail(FINAL_EVENTS)
         if status is StageStatus.FAILED and fails_when_failed():
             table = visibility.stage_table(self._progress.stages.values())
             raise pipeline_failed(message, page, table)
