@@ -22,7 +22,7 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.pools.calls import new_task, scale_request
 from workflows.base.checks import MAX_TEXT, Limits
-from workflows.base.sizes import MAX_PAYLOAD_BYTES, json_bytes
+from workflows.base.sizes import MAX_PAYLOAD_BYTES
 from workflows.pipeline.models import PipelineSpec
 from workflows.pipeline.placement import (
     EVENTS_PER_WORKER_RUN,
@@ -34,7 +34,11 @@ from workflows.pipeline.progress import (
     STAGE_STATE_BYTES,
     WORKER_NAME_BYTES,
 )
-from workflows.pipeline.validation import MAX_RETRY_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
+from workflows.pipeline.validation import (
+    MAX_RETRY_DELAY_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    request_bytes,
+)
 from workflows.pool.specs import POOL_BYTES_BUDGET, scale_up_bytes
 from workflows.workers.spec import MAX_PENDING_TIMEOUT_SECONDS
 
@@ -126,12 +130,13 @@ def rpc(method: Callable[[Any], Any], req: Any) -> Call:
 
 
 def pipeline_call(stub: Stub, req: pb.PipelineRequest) -> Call:
-    """The stream's first answer; an accepted pipeline is then cancelled and its stream
-    read to its end, which must be OK."""
+    """The stream's first answer, which for an accepted pipeline says it runs (the workflow
+    accepted it too); it is then cancelled and its stream read to its end, which must be OK."""
 
     async def call() -> grpc.StatusCode:
         stream = stub.ExecutePipeline(req)
-        async for _ in stream:
+        async for first in stream:
+            assert (first.stage_id, first.status) == ("", pb.STAGE_RUNNING), first
             break
         await stub.CancelPipeline(pb.CancelPipelineRequest(pipeline_id=req.pipeline_id))
         async for _ in stream:
@@ -166,7 +171,7 @@ def large_request(target: int) -> pb.PipelineRequest:
         s = stage(f"big-{n}")
         s.config.update({f"K{k}": "x" * 30_000 for k in range(16)})
         stages.append(s)
-    return padded(request(*stages), target, json_bytes, 1)
+    return padded(request(*stages), target, request_bytes, 1)
 
 
 def large_worker_spec(target: int) -> pb.PipelineRequest:

@@ -50,7 +50,7 @@ async def test_stages_too_many_for_one_workflow_task_even_in_children_are_refuse
     stub: Stub,
 ) -> None:
     stages = [
-        pb.PipelineStage(stage_id=f"s{n}", worker_count=5, config={"K": "x" * 1_300})
+        pb.PipelineStage(stage_id=f"s{n}", worker_count=5, config={"K": "x" * 1_100})
         for n in range(1000)
     ]
     with pytest.raises(aio.AioRpcError) as raised:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from workflows.base.sizes import WORKFLOW_TASK_BYTES_BUDGET, json_bytes
 from workflows.pipeline.models import StageSpec
+from workflows.workers.signed import unsigned_chars
 
 # What one history may plan for, below Temporal's warnings with room for the workflow's
 # own start, signals and end.
@@ -73,7 +74,7 @@ class _Weight(NamedTuple):
 
 def _weigh(stage: StageSpec) -> _Weight:
     # Serialized once: the workflow decides placement on every start and every replay.
-    spec = json_bytes(stage)
+    spec = json_bytes(stage) + unsigned_chars(stage.signature)
     worker_spec = 2 * spec + BYTES_PER_WORKER_RUN
     return _Weight(
         stage=stage,

@@ -30,6 +30,7 @@ from workflows.pipeline.placement import (
 from workflows.pipeline.progress import SNAPSHOT_BYTES_BUDGET, snapshot_bytes
 from workflows.pipeline.secrets import check_pipeline_secrets
 from workflows.workers.naming import name_part
+from workflows.workers.signed import unsigned_chars
 from workflows.workers.spec import (
     MAX_PENDING_TIMEOUT_SECONDS,
     PENDING_TIMEOUT_KEY,
@@ -88,9 +89,14 @@ def _check_pending_timeout(field: str, config: dict[str, str]) -> None:
         )
 
 
+def request_bytes(spec: PipelineSpec) -> int:
+    """What the request weighs as Temporal stores it, its stages signed."""
+    return json_bytes(spec) + sum(unsigned_chars(s.signature) for s in spec.stages)
+
+
 def _check_payload(spec: PipelineSpec) -> None:
     """The whole request is the workflow's input: one payload."""
-    size = json_bytes(spec)
+    size = request_bytes(spec)
     if size > MAX_PAYLOAD_BYTES:
         raise SpecError(
             "request", f"is {size} bytes as Temporal stores it, at most {MAX_PAYLOAD_BYTES}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from workflows.base.sizes import json_bytes
 from workflows.pool.models import ScaleUpRequest
 from workflows.workers.naming import dns_safe_name, short_hash
+from workflows.workers.signed import unsigned_chars
 from workflows.workers.spec import (
     MANAGED_BY,
     Labels,
@@ -72,7 +73,12 @@ def worker_spec_bytes(request_bytes: int) -> int:
     return 2 * request_bytes + _SPEC_OVERHEAD_BYTES
 
 
+def request_bytes(request: ScaleUpRequest) -> int:
+    """What a ScaleUp weighs as Temporal stores it, signed."""
+    return json_bytes(request) + unsigned_chars(request.signature)
+
+
 def scale_up_bytes(request: ScaleUpRequest, count: int) -> int:
     """What a pool carries for a ScaleUp with `count` active workers."""
-    size = json_bytes(request)
+    size = request_bytes(request)
     return size + count * worker_spec_bytes(size)

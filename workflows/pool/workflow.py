@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.base.sizes import clip, json_bytes
+    from workflows.base.sizes import clip
     from workflows.pool import calls as pool_calls
     from workflows.pool.book import PoolBook
     from workflows.pool.models import (
@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         scale_down_victims,
         scale_up_result,
     )
-    from workflows.pool.specs import POOL_BYTES_BUDGET, worker_spec_bytes
+    from workflows.pool.specs import POOL_BYTES_BUDGET, request_bytes, worker_spec_bytes
     from workflows.pool.validation import validate_scale_down, validate_scale_up
     from workflows.workers import calls as worker_calls
     from workflows.workers.spec import WorkerInfo, WorkerPhase, WorkerSpec
@@ -181,7 +181,7 @@ class WorkerPoolWorkflow:
         count, shortfall = room_for(
             request.worker_count, book.active(), self._settings.max_workers_per_task
         )
-        size = json_bytes(request)
+        size = request_bytes(request)
         count, too_heavy = room_for_bytes(
             count, size, worker_spec_bytes(size), book.carried_bytes(), POOL_BYTES_BUDGET
         )
