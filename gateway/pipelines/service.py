@@ -31,7 +31,13 @@ from gateway.pipelines.wire import (
 )
 from gateway.settings import RuntimeKind, Settings
 from ottoscaler.v1 import ottoscaler_pb2 as pb
-from workflows.base.checks import Limits, SpecError, check_label_value
+from workflows.base.checks import (
+    MAX_TEXT,
+    Limits,
+    SpecError,
+    check_label_value,
+    check_short_text,
+)
 from workflows.pipeline import visibility
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
@@ -145,6 +151,7 @@ class PipelineService:
             yield event_to_wire(snap.pipeline_id, event)
 
     async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
+        check_short_text("reason", request.reason, MAX_TEXT["reason"])
         handle = await self._existing(request.pipeline_id)
         description = await handle.describe()
         if description.status is not WorkflowExecutionStatus.RUNNING:
@@ -160,6 +167,7 @@ class PipelineService:
 
     async def retry(self, request: pb.RetryPipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
         """A new run that reuses the stages the last run completed."""
+        check_short_text("triggered_by", request.triggered_by, MAX_TEXT["triggered_by"])
         handle = await self._existing(request.pipeline_id)
         description = await handle.describe()
         if description.status is WorkflowExecutionStatus.RUNNING:

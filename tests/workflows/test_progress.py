@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from workflows.base.sizes import MAX_PAYLOAD_BYTES, json_bytes
 from workflows.pipeline.models import StageMetrics, StageState, StageStatus
-from workflows.pipeline.progress import PipelineProgress
+from workflows.pipeline.progress import (
+    MAX_ERROR_CHARS,
+    MAX_MESSAGE_CHARS,
+    PAGE_EVENTS_BYTES,
+    PipelineProgress,
+)
 
 T0 = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 
@@ -101,11 +107,39 @@ def test_the_pipeline_event_sums_its_stages_metrics() -> None:
     assert p.snapshot().completed_at == at(9)
 
 
-def test_pages_hold_the_events_after_a_version_and_at_most_the_limit() -> None:
+def test_pages_hold_the_events_after_a_version_and_at_most_their_bytes() -> None:
     p = progress()
-    for second in range(7):
-        p.stage_scheduled(at(second), "build")
-    page = p.page(2, limit=3)
-    assert [e.version for e in page.events] == [3, 4, 5]
-    assert page.snapshot.version == 7
+    for second in range(40):
+        p.retry_scheduled(at(second), "build", 2, 0, "e" * 60_000)
+    after, pages = 2, 0
+    while page := p.page(after).events:
+        assert [e.version for e in page] == list(range(after + 1, after + 1 + len(page)))
+        assert sum(json_bytes(e) for e in page) <= PAGE_EVENTS_BYTES
+        after, pages = page[-1].version, pages + 1
+    assert (after, pages) == (40, 5)
+    assert p.page(2).snapshot.version == 40
     assert p.page(2**31 - 1).events == ()
+    tail = p.tail(100)
+    assert tail.events[-1].version == 40 and len(tail.events) == 8
+    assert len(p.tail(3).events) == 3
+
+
+def test_texts_from_outside_are_cut_so_that_any_answer_fits_one_payload() -> None:
+    stages = [StageState(stage_id=f"s{n}") for n in range(1000)]
+    p = PipelineProgress("p1", stages)
+    for n in range(1000):
+        p.retry_scheduled(at(n), f"s{n}", 2, 0, "e" * 100_000)
+    p.stage_cancelled(at(1000), "s0", "cancelled: " + "why " * 100_000)
+    assert len(p.events[-1].message) == MAX_MESSAGE_CHARS
+    assert len(p.events[-2].error_message) == MAX_ERROR_CHARS
+    assert p.events[-2].error_message.endswith(" …[cut]")
+    snapshot = p.snapshot()
+    assert snapshot.stages[1].message == "attempt 2/1 in 0s", "short texts stay whole"
+    assert json_bytes(p.page(0)) <= MAX_PAYLOAD_BYTES
+    assert json_bytes(p.tail(100)) <= MAX_PAYLOAD_BYTES
+
+
+def test_a_snapshot_with_room_keeps_every_text_whole() -> None:
+    p = progress()
+    p.retry_scheduled(at(0), "build", 2, 0, "e" * 32_000)
+    assert p.snapshot().stages[0].error_message == "e" * 32_000

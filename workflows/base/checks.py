@@ -14,6 +14,16 @@ from pydantic import BaseModel
 # A Kubernetes label value: ids end up in pod labels.
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 _MAX_LABEL_VALUE = 63
+# Texts that identify a request reach search attributes, summaries and workers'
+# environments, and are kept in workflow state: each has a length limit.
+MAX_TEXT = {
+    "name": 256,
+    "repository": 512,
+    "commit_sha": 128,
+    "triggered_by": 256,
+    "reason": 1024,
+    "request_id": 256,
+}
 
 
 class Limits(BaseModel):
@@ -47,6 +57,19 @@ def check_text(field: str, value: str) -> None:
     """Text that reaches a process (argv, environment) cannot hold a NUL."""
     if "\0" in value:
         raise SpecError(field, "contains a NUL character")
+
+
+def check_short_text(field: str, value: str, most: int) -> None:
+    """No NUL, and at most `most` characters (MAX_TEXT has the limits of identity texts)."""
+    check_text(field, value)
+    if len(value) > most:
+        raise SpecError(field, f"has {len(value)} characters, at most {most}")
+
+
+def check_identity(texts: Mapping[str, str]) -> None:
+    """Identity texts by their names in MAX_TEXT."""
+    for field, value in texts.items():
+        check_short_text(field, value, MAX_TEXT[field])
 
 
 def check_range(field: str, value: float, low: float, high: float, unit: str = "") -> None:

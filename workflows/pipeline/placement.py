@@ -1,9 +1,13 @@
 """Where a stage runs: inside the pipeline's own history, or in a child workflow.
 
 Inside is cheapest: no child to start, no signal to report back. But Temporal warns
-when one history passes 10,240 events or 10 MB, so a pipeline whose stages could
-together write more than the budgets below moves its largest stages into StageWorkflow
-children until the rest fits. The rule reads the spec alone, so a replay decides the same.
+when one history passes 10,240 events or 10 MB, and fails a workflow task whose commands
+pass 4 MiB (workflows/base/sizes.py). Any stages inside may start an attempt in the same
+workflow task, each scheduling an activity with every worker's spec, while a stage in a
+child costs its parent one command with the stage's spec. So a pipeline whose stages
+could together write more than the history budgets below, or schedule more than a
+workflow task's budget, moves its largest stages into StageWorkflow children until the
+rest fits. The rule reads the spec alone, so a replay decides the same.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from workflows.base.sizes import WORKFLOW_TASK_BYTES_BUDGET, json_bytes
 from workflows.pipeline.models import StageSpec
+from workflows.workers.signed import unsigned_chars
 
 # What one history may plan for, below Temporal's warnings with room for the workflow's
 # own start, signals and end.
@@ -52,14 +58,23 @@ class _Weight(NamedTuple):
     child_size: int
 
     @property
+    def attempt(self) -> int:
+        """What one attempt schedules in one workflow task: every worker's spec."""
+        return self.stage.worker_count * self.worker_spec
+
+    @property
     def share(self) -> float:
-        """The larger of its shares of the two budgets: what moving it saves."""
-        return max(self.events / HISTORY_EVENTS_BUDGET, self.size / HISTORY_BYTES_BUDGET)
+        """The largest of its shares of the budgets: what moving it saves."""
+        return max(
+            self.events / HISTORY_EVENTS_BUDGET,
+            self.size / HISTORY_BYTES_BUDGET,
+            self.attempt / WORKFLOW_TASK_BYTES_BUDGET,
+        )
 
 
 def _weigh(stage: StageSpec) -> _Weight:
     # Serialized once: the workflow decides placement on every start and every replay.
-    spec = len(stage.model_dump_json())
+    spec = json_bytes(stage) + unsigned_chars(stage.signature)
     worker_spec = 2 * spec + BYTES_PER_WORKER_RUN
     return _Weight(
         stage=stage,
@@ -84,17 +99,34 @@ def child_bytes(stage: StageSpec) -> int:
     return _weigh(stage).child_size
 
 
-def child_stages(stages: Iterable[StageSpec]) -> frozenset[str]:
+class Placement(NamedTuple):
+    children: frozenset[str]
+    # What the commands of one workflow task of the pipeline may weigh at most: every
+    # stage inside starting an attempt, and every child starting, at once.
+    task_bytes: int
+
+
+def place(stages: Iterable[StageSpec]) -> Placement:
     """The stages that run in a child: the largest first, until the others fit."""
     weights = [_weigh(stage) for stage in stages]
     events = sum(w.events for w in weights)
     size = sum(w.size for w in weights)
+    task = sum(w.attempt for w in weights)
     children: set[str] = set()
     # sorted() is stable: among equal stages the earlier one moves first.
     for weight in sorted(weights, key=lambda w: w.share, reverse=True):
-        if events <= HISTORY_EVENTS_BUDGET and size <= HISTORY_BYTES_BUDGET:
+        if (
+            events <= HISTORY_EVENTS_BUDGET
+            and size <= HISTORY_BYTES_BUDGET
+            and task <= WORKFLOW_TASK_BYTES_BUDGET
+        ):
             break
         events -= weight.events - EVENTS_PER_CHILD
         size -= weight.size - weight.child_size
+        task -= weight.attempt - weight.child_size
         children.add(weight.stage.stage_id)
-    return frozenset(children)
+    return Placement(frozenset(children), task)
+
+
+def child_stages(stages: Iterable[StageSpec]) -> frozenset[str]:
+    return place(stages).children

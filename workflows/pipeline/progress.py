@@ -7,21 +7,37 @@ once and in order by asking for the events after the last version it has sent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from workflows.base.sizes import clip, json_bytes
 from workflows.pipeline.models import (
     FINISHED,
     PipelineSnapshot,
     ProgressEvent,
     ProgressPage,
     StageMetrics,
+    StageSpec,
     StageState,
     StageStatus,
 )
 from workflows.workers.room import RoomReport
 
-# Keeps one query answer far below gRPC's 4 MiB message limit; callers page on.
-PAGE_LIMIT = 500
+# A page answers the `progress` query, and the last one is the workflow's result: one
+# payload each, refused past 2 MiB (workflows/base/sizes.py). It holds the snapshot and
+# events of at most PAGE_EVENTS_BYTES (always one at least); callers ask for the next.
+PAGE_EVENTS_BYTES = 512 * 1024
+# The snapshot's texts (stages' messages and errors, the pipeline's error) together: when
+# they hold more, the longest are cut to fit. Its other parts are planned at submit:
+# about STAGE_STATE_BYTES a stage and WORKER_NAME_BYTES a worker, SNAPSHOT_BYTES_BUDGET in all.
+SNAPSHOT_TEXT_CHARS = 96 * 1024
+SNAPSHOT_BYTES_BUDGET = 768 * 1024
+STAGE_STATE_BYTES = 384
+WORKER_NAME_BYTES = 72
+# What a transition keeps of the texts that come from outside (a runtime's failure, a
+# cancel reason), so that any one event fits a page.
+MAX_MESSAGE_CHARS = 1024
+MAX_ERROR_CHARS = 64 * 1024
 
 
 class PipelineProgress:
@@ -30,6 +46,7 @@ class PipelineProgress:
         self.status = StageStatus.PENDING
         self.stages: dict[str, StageState] = {s.stage_id: s for s in stages}
         self.events: list[ProgressEvent] = []
+        self._event_bytes: list[int] = []  # json_bytes of each event, measured once
         self.started_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error_message = ""
@@ -168,7 +185,7 @@ class PipelineProgress:
         state = StageState(
             stage_id=stage_id,
             status=status,
-            message=message,
+            message=clip(message, MAX_MESSAGE_CHARS),
             attempt=old.attempt if attempt is None else attempt,
             max_attempts=old.max_attempts,
             worker_pod_names=(
@@ -176,11 +193,13 @@ class PipelineProgress:
             ),
             started_at=started_at,
             completed_at=completed_at,
-            error_message=old.error_message if error_message is None else error_message,
+            error_message=(
+                old.error_message if error_message is None else clip(error_message, MAX_ERROR_CHARS)
+            ),
             metrics=metrics,
         )
         self.stages[stage_id] = state
-        self.events.append(stage_event(state, self.version + 1, now, self.percentage))
+        self._log(stage_event(state, self.version + 1, now, self.percentage))
 
     def update_pipeline(
         self, now: datetime, status: StageStatus, message: str, error_message: str = ""
@@ -190,13 +209,13 @@ class PipelineProgress:
             self.started_at = now
         if status in FINISHED:
             self.completed_at = now
-        self.error_message = error_message or self.error_message
-        self.events.append(
+        self.error_message = clip(error_message, MAX_ERROR_CHARS) or self.error_message
+        self._log(
             ProgressEvent(
                 version=self.version + 1,
                 timestamp=now,
                 status=status,
-                message=message,
+                message=clip(message, MAX_MESSAGE_CHARS),
                 progress_percentage=self.percentage,
                 started_at=self.started_at,
                 completed_at=self.completed_at,
@@ -214,23 +233,75 @@ class PipelineProgress:
             total_workers=sum(s.metrics.total_workers for s in stages),
         )
 
+    def _log(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+        self._event_bytes.append(json_bytes(event))
+
     def snapshot(self) -> PipelineSnapshot:
+        """Every stage's state, the texts cut to SNAPSHOT_TEXT_CHARS together."""
+        stages = tuple(self.stages.values())
+        error = self.error_message
+        texts = [s.message for s in stages] + [s.error_message for s in stages] + [error]
+        if sum(len(t) for t in texts) > SNAPSHOT_TEXT_CHARS:
+            cut = fair_cut(texts, SNAPSHOT_TEXT_CHARS)
+            n = len(stages)
+            stages = tuple(
+                s.model_copy(update={"message": cut[i], "error_message": cut[n + i]})
+                for i, s in enumerate(stages)
+            )
+            error = cut[-1]
         return PipelineSnapshot(
             pipeline_id=self.pipeline_id,
             status=self.status,
-            stages=tuple(self.stages.values()),
+            stages=stages,
             progress_percentage=self.percentage,
             version=self.version,
             started_at=self.started_at,
             completed_at=self.completed_at,
-            error_message=self.error_message,
+            error_message=error,
         )
 
-    def page(self, after_version: int, limit: int = PAGE_LIMIT) -> ProgressPage:
-        start = max(0, after_version)
-        return ProgressPage(
-            snapshot=self.snapshot(), events=tuple(self.events[start : start + limit])
-        )
+    def page(self, after_version: int) -> ProgressPage:
+        """The events after `after_version`, as many as PAGE_EVENTS_BYTES hold."""
+        start = end = max(0, after_version)
+        size = 0
+        while end < len(self.events) and (
+            end == start or size + self._event_bytes[end] <= PAGE_EVENTS_BYTES
+        ):
+            size += self._event_bytes[end]
+            end += 1
+        return ProgressPage(snapshot=self.snapshot(), events=tuple(self.events[start:end]))
+
+    def tail(self, most: int) -> ProgressPage:
+        """The last events, at most `most` of them and PAGE_EVENTS_BYTES."""
+        start = end = len(self.events)
+        size = 0
+        while (
+            start > end - most
+            and start > 0
+            and size + self._event_bytes[start - 1] <= PAGE_EVENTS_BYTES
+        ):
+            size += self._event_bytes[start - 1]
+            start -= 1
+        return ProgressPage(snapshot=self.snapshot(), events=tuple(self.events[start:end]))
+
+
+def fair_cut(texts: list[str], budget: int) -> list[str]:
+    """The texts cut to hold about `budget` characters together: the longest to the same
+    length, the largest that fits, so that short ones stay whole."""
+    left, count = budget, len(texts)
+    for length in sorted(len(t) for t in texts):
+        if length * count > left:
+            break
+        left -= length
+        count -= 1
+    share = left // count
+    return [clip(t, share) for t in texts]
+
+
+def snapshot_bytes(stages: Iterable[StageSpec]) -> int:
+    """About what a pipeline's snapshot weighs without its texts."""
+    return sum(STAGE_STATE_BYTES + WORKER_NAME_BYTES * s.worker_count for s in stages)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> int:

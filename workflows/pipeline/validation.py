@@ -9,23 +9,28 @@ from __future__ import annotations
 from workflows.base.checks import (
     Limits,
     SpecError,
+    check_identity,
     check_label_value,
     check_map,
     check_range,
     check_text,
 )
+from workflows.base.sizes import MAX_PAYLOAD_BYTES, WORKFLOW_TASK_BYTES_BUDGET, json_bytes
 from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.placement import (
     HISTORY_BYTES_BUDGET,
     HISTORY_EVENTS_BUDGET,
+    place,
     stage_bytes,
     stage_events,
     worker_spec_bytes,
 )
+from workflows.pipeline.progress import SNAPSHOT_BYTES_BUDGET, snapshot_bytes
 from workflows.pipeline.secrets import check_pipeline_secrets
 from workflows.workers.naming import name_part
+from workflows.workers.signed import unsigned_chars
 from workflows.workers.spec import (
     MAX_PENDING_TIMEOUT_SECONDS,
     PENDING_TIMEOUT_KEY,
@@ -35,14 +40,9 @@ from workflows.workers.spec import (
 # Every number has a range: a CI stage runs for at most a week, waits at most a day.
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
-# Temporal refuses a payload over 2 MB (its default blob limit) and then fails every
-# workflow task that would write it; what Ottoscaler writes stays well below.
-MAX_PAYLOAD_BYTES = 1536 * 1024
 # A stage's shards are scheduled in one workflow task, whose commands travel in one gRPC
-# message of at most 4 MB.
+# message of at most 4 MiB (workflows/base/sizes.py).
 MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
-# The pipeline's identity goes into search attributes and the Web UI's summary.
-MAX_TEXT = {"name": 256, "repository": 512, "commit_sha": 128, "triggered_by": 256}
 
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
@@ -89,25 +89,40 @@ def _check_pending_timeout(field: str, config: dict[str, str]) -> None:
         )
 
 
-def _check_identity(spec: PipelineSpec) -> None:
-    values = {
-        "name": spec.name,
-        "repository": spec.repository,
-        "commit_sha": spec.commit_sha,
-        "triggered_by": spec.triggered_by,
-    }
-    for field, value in values.items():
-        check_text(field, value)
-        if len(value) > MAX_TEXT[field]:
-            raise SpecError(field, f"has {len(value)} characters, at most {MAX_TEXT[field]}")
+def request_bytes(spec: PipelineSpec) -> int:
+    """What the request weighs as Temporal stores it, its stages signed."""
+    return json_bytes(spec) + sum(unsigned_chars(s.signature) for s in spec.stages)
 
 
 def _check_payload(spec: PipelineSpec) -> None:
     """The whole request is the workflow's input: one payload."""
-    size = len(spec.model_dump_json())
+    size = request_bytes(spec)
     if size > MAX_PAYLOAD_BYTES:
         raise SpecError(
             "request", f"is {size} bytes as Temporal stores it, at most {MAX_PAYLOAD_BYTES}"
+        )
+
+
+def _check_workflow_tasks(stages: tuple[StageSpec, ...]) -> None:
+    """Even with the largest stages in children, what one workflow task may start must fit."""
+    planned = place(stages).task_bytes
+    if planned > WORKFLOW_TASK_BYTES_BUDGET:
+        raise SpecError(
+            "stages",
+            f"may start {planned} bytes of workers' and stages' specs in one workflow task, "
+            f"at most {WORKFLOW_TASK_BYTES_BUDGET}",
+        )
+
+
+def _check_progress(stages: tuple[StageSpec, ...]) -> None:
+    """Every query answer carries the snapshot: every stage's state and workers' names."""
+    size = snapshot_bytes(stages)
+    if size > SNAPSHOT_BYTES_BUDGET:
+        workers = sum(s.worker_count for s in stages)
+        raise SpecError(
+            "stages",
+            f"{len(stages)} stages of {workers} workers in all make the pipeline's progress "
+            f"about {size} bytes, at most {SNAPSHOT_BYTES_BUDGET}",
         )
 
 
@@ -160,7 +175,14 @@ def _check_fits_one_history(field: str, stage: StageSpec) -> None:
 def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     """Raises SpecError for the first problem found, in field order."""
     check_label_value("pipeline_id", spec.pipeline_id)
-    _check_identity(spec)
+    check_identity(
+        {
+            "name": spec.name,
+            "repository": spec.repository,
+            "commit_sha": spec.commit_sha,
+            "triggered_by": spec.triggered_by,
+        }
+    )
     check_map("metadata", spec.metadata, limits)
     check_range("timeout_seconds", spec.timeout_seconds, 0, MAX_TIMEOUT_SECONDS, " s")
     if not spec.stages:
@@ -190,3 +212,5 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
         index = seen[cycle[0]]
         raise SpecError(f"stages[{index}].depends_on", "dependency cycle: " + " -> ".join(cycle))
     _check_payload(spec)
+    _check_progress(spec.stages)
+    _check_workflow_tasks(spec.stages)

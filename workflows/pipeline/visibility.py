@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from workflows.base.sizes import clip
 from workflows.pipeline.models import PipelineSpec, StageState, StageStatus
 
 PIPELINE_ID = SearchAttributeKey.for_keyword("OttoPipelineId")
@@ -22,6 +23,8 @@ COMMIT_SHA = SearchAttributeKey.for_keyword("OttoCommitSha")
 TRIGGERED_BY = SearchAttributeKey.for_keyword("OttoTriggeredBy")
 STATUS = SearchAttributeKey.for_keyword("OttoStatus")
 ALL = (PIPELINE_ID, REPOSITORY, COMMIT_SHA, TRIGGERED_BY, STATUS)
+# A row's message, at most: the Web UI reads the table through a query, one payload.
+TABLE_MESSAGE_CHARS = 200
 
 
 def initial_attributes(spec: PipelineSpec) -> TypedSearchAttributes:
@@ -55,7 +58,7 @@ def _stage_line(s: StageState) -> str:
         parts.append(f"attempt {s.attempt}/{s.max_attempts}")
     if s.worker_pod_names:
         parts.append(f"{s.metrics.successful_workers}/{len(s.worker_pod_names)} workers succeeded")
-    message = s.error_message or s.message
+    message = clip(s.error_message or s.message, TABLE_MESSAGE_CHARS)
     if message:
         parts.append(message)
     return f"- {s.stage_id}: " + " · ".join(parts)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from workflows.pool.models import PoolState, PoolWorker, ScaleResult, ScaleUpRequest
 from workflows.pool.plan import ACTIVE
-from workflows.pool.specs import pool_worker_spec
+from workflows.pool.specs import pool_worker_spec, scale_up_bytes
 from workflows.workers.spec import WorkerPhase, WorkerSpec
 
 # Answers remembered for repeated request_ids, oldest forgotten first; bounded so that
@@ -45,6 +45,13 @@ class PoolBook:
             1 for w in self.workers.values() if w.phase in ACTIVE and w.name not in self.deleting
         )
         return self.creating.total() + live
+
+    def carried_bytes(self) -> int:
+        """What the pool carries: the ScaleUps it keeps (its state when it continues as
+        new) and its active workers' specs (activities it may schedule in one task)."""
+        active = Counter(w.request_key for w in self.workers.values() if w.phase in ACTIVE)
+        active.update(self.creating)
+        return sum(scale_up_bytes(request, active[key]) for key, request in self.requests.items())
 
     def reserve(self, request: ScaleUpRequest, count: int) -> tuple[str, range]:
         first = self.next_index

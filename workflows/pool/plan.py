@@ -6,11 +6,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from workflows.base.sizes import clip
 from workflows.base.words import plural
 from workflows.pool.models import PoolWorker, ScaleResult, ScaleStatus
 from workflows.workers.spec import WorkerPhase
 
 ACTIVE = frozenset({WorkerPhase.PENDING, WorkerPhase.RUNNING})
+# Why a worker failed comes from the runtime; the pool keeps it in answers and notices.
+MAX_REASON_CHARS = 512
 
 
 def room_for(asked: int, active: int, cap: int) -> tuple[int, str]:
@@ -19,6 +22,20 @@ def room_for(asked: int, active: int, cap: int) -> tuple[int, str]:
     if asked <= room:
         return asked, ""
     return room, f"MAX_WORKERS_PER_TASK={cap} reached: the pool already has {active} workers"
+
+
+def room_for_bytes(
+    asked: int, request_bytes: int, worker_bytes: int, carried: int, budget: int
+) -> tuple[int, str]:
+    """How many of `asked` new workers fit beside what the pool carries, under budget."""
+    room = max(0, (budget - carried - request_bytes) // worker_bytes)
+    if asked <= room:
+        return asked, ""
+    return room, (
+        f"build_config: a pool carries at most {budget} bytes of ScaleUps and their active "
+        f"workers' specs; it carries {carried}, this ScaleUp {request_bytes} and each of "
+        f"its workers about {worker_bytes}"
+    )
 
 
 def scale_down_victims(workers: Iterable[PoolWorker], target: int) -> list[PoolWorker]:
@@ -31,7 +48,8 @@ def scale_down_victims(workers: Iterable[PoolWorker], target: int) -> list[PoolW
 def reasons(problems: Iterable[str]) -> str:
     """Distinct problems once each, with a count when several workers share one."""
     counted = Counter(problems)
-    return "; ".join(text if n == 1 else f"{text} (x{n})" for text, n in counted.items())
+    text = "; ".join(text if n == 1 else f"{text} (x{n})" for text, n in counted.items())
+    return clip(text, MAX_REASON_CHARS)
 
 
 def _status(done: int, wanted: int, problems: Sequence[str]) -> ScaleStatus:

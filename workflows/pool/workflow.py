@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.base.sizes import clip
     from workflows.pool import calls as pool_calls
     from workflows.pool.book import PoolBook
     from workflows.pool.models import (
@@ -33,18 +34,23 @@ with workflow.unsafe.imports_passed_through():
         WorkerNotice,
     )
     from workflows.pool.plan import (
+        MAX_REASON_CHARS,
         already_processed,
         room_for,
+        room_for_bytes,
         scale_down_result,
         scale_down_victims,
         scale_up_result,
     )
+    from workflows.pool.specs import POOL_BYTES_BUDGET, request_bytes, worker_spec_bytes
     from workflows.pool.validation import validate_scale_down, validate_scale_up
     from workflows.workers import calls as worker_calls
     from workflows.workers.spec import WorkerInfo, WorkerPhase, WorkerSpec
 
 ANSWER_QUERY = "answer"
 POOL_CLOSING = "PoolClosing"
+# Notices waiting for otto-handler, at most: the pool continues as new with them.
+OUTBOX_LIMIT = 1000
 
 
 def _failure(err: ActivityError) -> str:
@@ -175,7 +181,11 @@ class WorkerPoolWorkflow:
         count, shortfall = room_for(
             request.worker_count, book.active(), self._settings.max_workers_per_task
         )
-        problems = [shortfall] if shortfall else []
+        size = request_bytes(request)
+        count, too_heavy = room_for_bytes(
+            count, size, worker_spec_bytes(size), book.carried_bytes(), POOL_BYTES_BUDGET
+        )
+        problems = [why for why in (shortfall, too_heavy) if why]
         created: list[str] = []
         if count:
             key, indices = book.reserve(request, count)
@@ -282,10 +292,18 @@ class WorkerPoolWorkflow:
                 task_id=self._task_id,
                 status=status,
                 timestamp=workflow.now(),
-                reason=reason,
+                reason=clip(reason, MAX_REASON_CHARS),
                 metadata=metadata,
             )
         )
+        if len(self._outbox) > OUTBOX_LIMIT:
+            dropped = self._outbox.pop(0)
+            workflow.logger.warning(
+                "otto-handler is %d notices behind; dropped %s %s",
+                OUTBOX_LIMIT,
+                dropped.worker_id,
+                dropped.status.value,
+            )
 
     async def _notifier(self) -> None:
         while True:

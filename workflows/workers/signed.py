@@ -16,9 +16,17 @@ import json
 
 from workflows.workers.spec import Labels, WorkerSpec
 
+# An HMAC-SHA256 in hex (activities/admission.py). Sizes are planned as signed, so that the
+# gateway (before it signs) and the workflow (after) weigh a request alike.
+SIGNATURE_CHARS = 64
 _PER_WORKER_FIELDS = {"name", "attempt", "summary", "signature"}
 _PER_WORKER_ENV = frozenset({"OTTO_WORKER_INDEX", "OTTO_ATTEMPT"})
 _PER_WORKER_LABELS = frozenset({Labels.RUN_ID, Labels.SHARD, Labels.ATTEMPT, Labels.POOL_INDEX})
+
+
+def unsigned_chars(signature: str) -> int:
+    """What signing will add to a stage's or a ScaleUp's JSON whose signature is this."""
+    return SIGNATURE_CHARS - len(signature)
 
 
 def signed_content(spec: WorkerSpec) -> bytes:
