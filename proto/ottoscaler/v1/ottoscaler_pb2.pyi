@@ -457,6 +457,8 @@ class PipelineStage(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
     WHEN_FIELD_NUMBER: _builtins.int
+    CLEANUP_FIELD_NUMBER: _builtins.int
+    MATRIX_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
     stage_id: _builtins.str
     type: _builtins.str
@@ -470,6 +472,8 @@ class PipelineStage(_message.Message):
     """A CEL condition over `pipeline` and `stages.<dependency>` ("" = always): false skips
     the stage (README.md, Conditions).
     """
+    cleanup: _builtins.bool
+    """Runs after every other stage has ended, whatever the outcome (type "cleanup" too)."""
     @_builtins.property
     def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -480,6 +484,10 @@ class PipelineStage(_message.Message):
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def retry_policy(self) -> Global___RetryPolicy: ...
+    @_builtins.property
+    def matrix(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatrixAxis]:
+        """One shard per combination of the axes' values."""
+
     @_builtins.property
     def secrets(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Secret environment variables of this stage's workers, name to value."""
@@ -499,15 +507,40 @@ class PipelineStage(_message.Message):
         timeout_seconds: _builtins.int = ...,
         retry_policy: Global___RetryPolicy | None = ...,
         when: _builtins.str = ...,
+        cleanup: _builtins.bool = ...,
+        matrix: _abc.Iterable[Global___MatrixAxis] | None = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "config", b"config", "depends_on", b"depends_on", "image", b"image", "name", b"name", "retry_policy", b"retry_policy", "secrets", b"secrets", "stage_id", b"stage_id", "timeout_seconds", b"timeout_seconds", "type", b"type", "when", b"when", "worker_count", b"worker_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cleanup", b"cleanup", "command", b"command", "config", b"config", "depends_on", b"depends_on", "image", b"image", "matrix", b"matrix", "name", b"name", "retry_policy", b"retry_policy", "secrets", b"secrets", "stage_id", b"stage_id", "timeout_seconds", b"timeout_seconds", "type", b"type", "when", b"when", "worker_count", b"worker_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PipelineStage: _TypeAlias = PipelineStage  # noqa: Y015
+
+@_typing.final
+class MatrixAxis(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatrixAxis: _TypeAlias = MatrixAxis  # noqa: Y015
 
 @_typing.final
 class RetryPolicy(_message.Message):
@@ -540,6 +573,26 @@ Global___RetryPolicy: _TypeAlias = RetryPolicy  # noqa: Y015
 class PipelineProgress(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class OutputsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PIPELINE_ID_FIELD_NUMBER: _builtins.int
     STAGE_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
@@ -551,6 +604,7 @@ class PipelineProgress(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
     pipeline_id: _builtins.str
     stage_id: _builtins.str
     """Empty = the pipeline as a whole."""
@@ -566,6 +620,10 @@ class PipelineProgress(_message.Message):
     def worker_pod_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def metrics(self) -> Global___StageMetrics: ...
+    @_builtins.property
+    def outputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """A completed stage's outputs: its workers' OTTO_OUTPUTS `key=value` lines, merged."""
+
     def __init__(
         self,
         *,
@@ -580,10 +638,11 @@ class PipelineProgress(_message.Message):
         completed_at: _builtins.str = ...,
         error_message: _builtins.str = ...,
         metrics: Global___StageMetrics | None = ...,
+        outputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "error_message", b"error_message", "message", b"message", "metrics", b"metrics", "pipeline_id", b"pipeline_id", "progress_percentage", b"progress_percentage", "stage_id", b"stage_id", "started_at", b"started_at", "status", b"status", "timestamp", b"timestamp", "worker_pod_names", b"worker_pod_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "error_message", b"error_message", "message", b"message", "metrics", b"metrics", "outputs", b"outputs", "pipeline_id", b"pipeline_id", "progress_percentage", b"progress_percentage", "stage_id", b"stage_id", "started_at", b"started_at", "status", b"status", "timestamp", b"timestamp", "worker_pod_names", b"worker_pod_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1384,3 +1443,56 @@ class PipelineRunSummary(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PipelineRunSummary: _TypeAlias = PipelineRunSummary  # noqa: Y015
+
+@_typing.final
+class ApproveStageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    APPROVED_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    pipeline_id: _builtins.str
+    stage_id: _builtins.str
+    approved: _builtins.bool
+    approver: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        pipeline_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        approved: _builtins.bool = ...,
+        approver: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved", b"approved", "approver", b"approver", "comment", b"comment", "pipeline_id", b"pipeline_id", "stage_id", b"stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveStageRequest: _TypeAlias = ApproveStageRequest  # noqa: Y015
+
+@_typing.final
+class ApproveStageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.bool
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.bool = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveStageResponse: _TypeAlias = ApproveStageResponse  # noqa: Y015

@@ -90,6 +90,11 @@ class OttoscalerServiceStub:
                 request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.SerializeToString,
                 response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.FromString,
                 _registered_method=True)
+        self.ApproveStage = channel.unary_unary(
+                '/ottoscaler.v1.OttoscalerService/ApproveStage',
+                request_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageRequest.SerializeToString,
+                response_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageResponse.FromString,
+                _registered_method=True)
 
 
 class OttoscalerServiceServicer:
@@ -168,6 +173,13 @@ class OttoscalerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveStage(self, request, context):
+        """Answers a waiting approval stage (a Temporal Update on the pipeline's workflow).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OttoscalerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +237,11 @@ def add_OttoscalerServiceServicer_to_server(servicer, server):
                     servicer.ListPipelines,
                     request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.FromString,
                     response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.SerializeToString,
+            ),
+            'ApproveStage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveStage,
+                    request_deserializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageRequest.FromString,
+                    response_serializer=ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -525,6 +542,33 @@ class OttoscalerService:
             '/ottoscaler.v1.OttoscalerService/ListPipelines',
             ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesRequest.SerializeToString,
             ottoscaler_dot_v1_dot_ottoscaler__pb2.ListPipelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveStage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ottoscaler.v1.OttoscalerService/ApproveStage',
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageRequest.SerializeToString,
+            ottoscaler_dot_v1_dot_ottoscaler__pb2.ApproveStageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,8 @@ class OttoscalerServiceStub:
     """
     ListPipelines: _grpc.UnaryUnaryMultiCallable[_ottoscaler_pb2.ListPipelinesRequest, _ottoscaler_pb2.ListPipelinesResponse]
     """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
+    ApproveStage: _grpc.UnaryUnaryMultiCallable[_ottoscaler_pb2.ApproveStageRequest, _ottoscaler_pb2.ApproveStageResponse]
+    """Answers a waiting approval stage (a Temporal Update on the pipeline's workflow)."""
 
 @_typing.type_check_only
 class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
@@ -77,6 +79,8 @@ class OttoscalerServiceAsyncStub(OttoscalerServiceStub):
     """
     ListPipelines: _aio.UnaryUnaryMultiCallable[_ottoscaler_pb2.ListPipelinesRequest, _ottoscaler_pb2.ListPipelinesResponse]  # type: ignore[assignment]
     """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
+    ApproveStage: _aio.UnaryUnaryMultiCallable[_ottoscaler_pb2.ApproveStageRequest, _ottoscaler_pb2.ApproveStageResponse]  # type: ignore[assignment]
+    """Answers a waiting approval stage (a Temporal Update on the pipeline's workflow)."""
 
 class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
     """otto-handler -> ottoscaler"""
@@ -164,6 +168,14 @@ class OttoscalerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ottoscaler_pb2.ListPipelinesResponse, _abc.Awaitable[_ottoscaler_pb2.ListPipelinesResponse]]:
         """The runs of the pipelines on this Ottoscaler's task queue, newest first."""
+
+    @_abc_1.abstractmethod
+    def ApproveStage(
+        self,
+        request: _ottoscaler_pb2.ApproveStageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ottoscaler_pb2.ApproveStageResponse, _abc.Awaitable[_ottoscaler_pb2.ApproveStageResponse]]:
+        """Answers a waiting approval stage (a Temporal Update on the pipeline's workflow)."""
 
 def add_OttoscalerServiceServicer_to_server(servicer: OttoscalerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
