@@ -78,6 +78,10 @@ class WorkerRunActivities:
                 outcome = await runtime_boundary(self.runtime.wait(spec))
                 note = await self._drained(following, started=outcome.started_at is not None)
             except asyncio.CancelledError:
+                # The tail archives the lines it holds first: the log completes after them,
+                # and the cursor heartbeated on a shutdown is past them.
+                with suppress(Exception):  # raised again by _stopped below
+                    await _stopped(following, beating)
                 if activity.is_worker_shutdown():
                     activity.heartbeat(tail.cursor)  # the retry resumes exactly here
                     raise

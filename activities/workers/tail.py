@@ -6,6 +6,12 @@ its Temporal worker died) resumes after the cursor of the last heartbeat; lines 
 archive already holds are dropped there, so each line is archived once. Logs never
 travel through workflow history.
 
+Lines are archived in gathered batches: what the output yields within GATHER_SECONDS of
+a batch's first line, up to MAX_BATCH lines. A worker printing a line every millisecond
+would otherwise cost a write a line or two (with PostgreSQL a commit, a notice and a read
+by every follower and the forwarder), enough to make its lines reach otto-handler
+seconds late. Held lines are archived when the output ends or fails, and on a cancel.
+
 Logs must never fail a worker: an output that cannot be read (the worker is gone, the
 runtime refuses) completes the pod's log with a note; only transient errors are retried.
 """
@@ -13,16 +19,18 @@ runtime refuses) completes the pod's log with a note; only transient errors are 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
 from functools import partial
 
 from temporalio import activity
 
 from activities.backoff import Backoff
 from activities.logs import PodLog
-from activities.logs.lines import LogCursor, LogLine, OutputLine
+from activities.logs.lines import MAX_BATCH, LogCursor, LogLine, OutputLine
 from activities.logs.masking import Masker, SplitLineMasker
 from activities.logs.outage import until_reachable
+from activities.logs.store import ArchiveUnavailable
 from activities.runtimes.boundary import heartbeat_interval
 from activities.runtimes.protocol import (
     PermanentRuntimeError,
@@ -37,6 +45,8 @@ from workflows.workers.spec import WorkerSpec
 CURSOR_MAX_AGE_SECONDS = 1.0
 # Transient failures in a row (about three minutes of pauses) before the tail gives up.
 RESUMES = 10
+# The longest a line read from the output waits for others to be archived with it.
+GATHER_SECONDS = 0.005
 
 
 def numbered(batch: Sequence[OutputLine], after: int, mask: SplitLineMasker) -> list[LogLine]:
@@ -51,6 +61,13 @@ def numbered(batch: Sequence[OutputLine], after: int, mask: SplitLineMasker) -> 
         )
         for sequence, line in enumerate(batch, after + 1)
     ]
+
+
+def _arrived(reading: asyncio.Future[Sequence[OutputLine] | None] | None) -> Sequence[OutputLine]:
+    """The lines of a read that had finished when the tail was cancelled."""
+    if reading is None or not reading.done() or reading.cancelled() or reading.exception():
+        return ()
+    return reading.result() or ()
 
 
 def resumed_cursor() -> LogCursor:
@@ -81,14 +98,7 @@ class LogTail:
         backoff = Backoff(1.0, 30.0, retries=RESUMES)
         while True:
             try:
-                async for batch in self.runtime.follow_output(self.spec, self.cursor):
-                    lines = numbered(batch, self.cursor.sequence, self.lines)
-                    await until_reachable(partial(self.pod_log.write, lines), self.spec.name)
-                    self.cursor = self.cursor.advance(batch)
-                    backoff.reset()
-                    if self.pod_log.full:
-                        return "log truncated at its size limit"
-                    await asyncio.sleep(0)  # a worker printing fast never holds the loop
+                await self._archive(self.runtime.follow_output(self.spec, self.cursor), backoff)
             except PermanentRuntimeError as err:
                 return self.mask(f"output unavailable: {err}")
             except TransientRuntimeError:
@@ -97,7 +107,54 @@ class LogTail:
                     raise
                 await asyncio.sleep(pause)
                 continue
-            return ""
+            return "log truncated at its size limit" if self.pod_log.full else ""
+
+    async def _archive(self, output: AsyncIterator[Sequence[OutputLine]], backoff: Backoff) -> None:
+        """Archives the output, gathered, to its end or the log's size limit. Reads at most
+        one batch ahead of the archive, so an archive that waits holds the output back."""
+        loop = asyncio.get_running_loop()
+        held: list[OutputLine] = []
+        due = 0.0  # loop time by which the held lines are archived
+        reading: asyncio.Future[Sequence[OutputLine] | None] | None = None
+        try:
+            while not self.pod_log.full:
+                reading = reading or asyncio.ensure_future(anext(output, None))
+                await asyncio.wait({reading}, timeout=max(0.0, due - loop.time()) if held else None)
+                if reading.done():
+                    batch, reading = reading.result(), None
+                    if batch is None:
+                        break
+                    due = due if held else loop.time() + GATHER_SECONDS
+                    held.extend(batch)
+                    backoff.reset()
+                    if len(held) < MAX_BATCH and loop.time() < due:
+                        continue
+                await self._write(held)
+                await asyncio.sleep(0)  # a worker printing fast never holds the loop
+        except asyncio.CancelledError:
+            held.extend(_arrived(reading))
+            with suppress(ArchiveUnavailable):  # once: never holds up the cancel
+                await self._write(held, waiting=False)
+            raise
+        except (TransientRuntimeError, PermanentRuntimeError):
+            await self._write(held)
+            raise
+        finally:
+            if reading is not None:
+                reading.cancel()
+        await self._write(held)
+
+    async def _write(self, held: list[OutputLine], waiting: bool = True) -> None:
+        """Archives the held lines, numbered, and lets go of them (waits for the archive)."""
+        if not held:
+            return
+        lines = numbered(held, self.cursor.sequence, self.lines)
+        if waiting:
+            await until_reachable(partial(self.pod_log.write, lines), self.spec.name)
+        else:
+            await self.pod_log.write(lines)
+        self.cursor = self.cursor.advance(held)
+        held.clear()
 
     async def heartbeats(self) -> None:
         """Heartbeats the cursor (the SDK sends the latest at most every 0.8 of the heartbeat
