@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from activities.capacity.protocol import NoRoom, Reservation, RoomAborted, until_synced
+from activities.database.migrations import migrate
 from activities.runtimes.feed import mirroring
 from activities.runtimes.protocol import WorkerEvent, WorkerEventKind, WorkerRuntime
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerPhase
@@ -174,6 +175,7 @@ class SharedCapacity:
         if connection is not None and not connection.is_closed():
             return connection
         connection = await asyncpg.connect(self._url)
+        await migrate(connection)  # a replica that started while the database was down
         await connection.add_listener(ROOM_CHANNEL, self._heard)
         # A new connection is a new holder: this replica's claims are written again.
         for name, count in self._claims.items():

@@ -19,6 +19,7 @@ from activities.logs.postgres.archive import PostgresArchive
 from activities.logs.postgres.locks import AdvisoryLocks
 from activities.logs.postgres.notices import NoticeListener
 from activities.logs.sinks import LineCounts
+from activities.logs.store import ArchiveUnavailable
 from gateway.logs.forwarder import ForwardCounts, LogForwarder
 from gateway.settings import Settings
 
@@ -100,6 +101,8 @@ async def _prune_forever(archive: LogArchive, keep_seconds: float) -> None:
     while True:
         try:
             pruned = await archive.prune(time.time() - keep_seconds)
+        except ArchiveUnavailable as err:
+            log.warning("log archive: pruning waits an hour: %s", err)
         except OSError:
             log.exception("log archive: pruning failed; trying again in an hour")
         else:

@@ -19,6 +19,7 @@ import asyncpg
 from activities.background import in_background
 from activities.backoff import Backoff
 from activities.database import Connection
+from activities.database.migrations import migrate
 from activities.logs.hub import LiveHub
 from activities.logs.pods import PodMeta
 
@@ -108,6 +109,7 @@ class NoticeListener:
     async def _listen(self, backoff: Backoff) -> None:
         connection = await asyncpg.connect(self._url)
         lost = asyncio.Event()
+        await migrate(connection)  # a replica that started while the database was down
         connection.add_termination_listener(lambda _: lost.set())
         try:
             await connection.add_listener(LOG_CHANNEL, self._heard)

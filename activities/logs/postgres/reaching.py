@@ -7,28 +7,11 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-import asyncpg
-
+from activities.database import unreachable
 from activities.logs.store import ArchiveUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# Refused, timed out or dropped connections (OSError, class 08), and a server shutting
-# down or starting up (class 57P).
-UNREACHABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
-def unreachable(err: Exception) -> bool:
-    """Also the driver's InterfaceError for a connection it found closed; any other
-    InterfaceError is a misuse, a bug, and stays one."""
-    if isinstance(err, UNREACHABLE):
-        return True
-    return isinstance(err, asyncpg.InterfaceError) and "connection is closed" in str(err)
 
 
 def reaching(
