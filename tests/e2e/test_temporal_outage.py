@@ -1,6 +1,7 @@
 """The dev server of `ottoscaler up` SIGKILLed: health says NOT_SERVING, calls answer
-UNAVAILABLE, `up` starts it again on the same database and port; or, when it cannot,
-exits non-zero saying why.
+UNAVAILABLE, `up` starts it again on the same database and port, and a pipeline printing
+across the outage completes, its every line archived and forwarded to otto-handler once
+and in order; or, when it cannot, `up` exits non-zero saying why.
 
 To hold the outage open as long as the test needs, `up` is frozen (SIGSTOP) while its dev
 server is killed and the test takes the dev server's port (or its database); `up` then
@@ -27,10 +28,13 @@ from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.e2e.processes import alive, descendants, free_port
 from tests.e2e.test_up import Up, start_up, stop
+from tests.logs.otto_handler import FakeOttoHandler, served_from_a_thread
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 WITHIN = 60.0  # bounds, not timings: the machine is shared
+# The pipeline open across the outage: its worker prints a line every 0.1 s.
+LINES, PRINT_SECONDS = 150, 15.0
 
 
 def until(condition: Callable[[], Any], within: float = WITHIN) -> Any:
@@ -42,11 +46,13 @@ def until(condition: Callable[[], Any], within: float = WITHIN) -> Any:
     return value
 
 
-def start(data_dir: Path, temporal_port: int, stderr: Path) -> Up:
-    """`up` on the mock runtime, its stderr kept in a file."""
+def start(data_dir: Path, temporal_port: int, stderr: Path, otto_handler: str = "") -> Up:
+    """`up` on the mock runtime, its stderr kept in a file, forwarding its workers' lines
+    to `otto_handler` if given."""
     ports = ["--temporal-port", str(temporal_port), "--ui-port", str(free_port())]
+    env = {"OTTO_HANDLER_ADDR": otto_handler} if otto_handler else {}
     with stderr.open("w") as err:
-        return start_up(data_dir, "--runtime", "mock", *ports, stderr=err)
+        return start_up(data_dir, "--runtime", "mock", *ports, stderr=err, env=env)
 
 
 def dev_server(up: Up) -> int:
@@ -89,8 +95,11 @@ def health_of(channel: grpc.Channel) -> int:
     return status
 
 
-def mock_pipeline(duration: float = 0) -> pb.PipelineRequest:
+def mock_pipeline(duration: float = 0, lines: int = 0) -> pb.PipelineRequest:
+    """A worker running `duration` seconds, printing `lines` lines over them."""
     config = {"mock.duration": str(duration)}
+    if lines:
+        config |= {"mock.lines": str(lines), "mock.line_rate": str(lines / duration)}
     return pb.PipelineRequest(
         pipeline_id=f"outage-{uuid.uuid4().hex[:8]}",
         name="outage",
@@ -113,44 +122,63 @@ def temporal_port() -> int:
 def test_a_killed_dev_server_is_restarted_and_health_follows_the_outage(
     tmp_path: Path, temporal_port: int
 ) -> None:
-    up = start(tmp_path / "data", temporal_port, tmp_path / "up.err")
-    try:
-        with grpc.insecure_channel(up.address) as channel:
-            stub = pb_grpc.OttoscalerServiceStub(channel)
-            before = mock_pipeline()
-            assert run(stub, before).status == pb.STAGE_COMPLETED
-            assert health_of(channel) == SERVING
-            # A stream open across the outage goes on once Temporal is back.
-            across = stub.ExecutePipeline(mock_pipeline(duration=2), timeout=240)
-            assert next(across).status == pb.STAGE_RUNNING
+    with served_from_a_thread() as (otto_handler, otto_handler_addr):
+        up = start(tmp_path / "data", temporal_port, tmp_path / "up.err", otto_handler_addr)
+        try:
+            _outage_and_back(up, temporal_port, otto_handler)
+            assert up.process.poll() is None, "up must keep running"
+        finally:
+            stop(up)
 
-            with socket.socket() as taken:
-                with dev_server_killed(up) as killed:
-                    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    # The killed server's last threads may still be closing its sockets.
-                    until(lambda: bound(taken, temporal_port))
-                    taken.listen()
-                # `up` restarts its dev server in vain while the port is taken.
-                until(lambda: health_of(channel) == NOT_SERVING)
-                with pytest.raises(grpc.RpcError) as outage:
-                    stub.GetPipeline(pb.PipelineRef(pipeline_id=before.pipeline_id), timeout=60)
-                assert outage.value.code() == grpc.StatusCode.UNAVAILABLE
-                assert "unreachable" in str(outage.value.details())
-                with pytest.raises(grpc.RpcError) as started:
-                    run(stub, mock_pipeline())
-                assert started.value.code() == grpc.StatusCode.UNAVAILABLE
 
-            until(lambda: health_of(channel) == SERVING)
-            assert dev_server(up) != killed
-            # The same database: the pipeline of before is still there.
-            snapshot = stub.GetPipeline(pb.PipelineRef(pipeline_id=before.pipeline_id))
-            assert snapshot.status == pb.STAGE_COMPLETED
-            assert run(stub, mock_pipeline()).status == pb.STAGE_COMPLETED
-            rest = list(across)
-            assert (rest[-1].stage_id, rest[-1].status) == ("", pb.STAGE_COMPLETED)
-        assert up.process.poll() is None, "up must keep running"
-    finally:
-        stop(up)
+def _outage_and_back(up: Up, temporal_port: int, otto_handler: FakeOttoHandler) -> None:
+    """The dev server killed and kept down while a pipeline's worker prints; its lines as
+    StreamWorkerLogs and otto-handler's stand-in have them once it has completed."""
+    with grpc.insecure_channel(up.address) as channel:
+        stub = pb_grpc.OttoscalerServiceStub(channel)
+        before = mock_pipeline()
+        assert run(stub, before).status == pb.STAGE_COMPLETED
+        assert health_of(channel) == SERVING
+        # A stream open across the outage goes on once Temporal is back, and its worker
+        # prints before, during and after it.
+        printing = mock_pipeline(duration=PRINT_SECONDS, lines=LINES)
+        across = stub.ExecutePipeline(printing, timeout=240)
+        assert next(across).status == pb.STAGE_RUNNING
+        until(lambda: sum(map(len, dict(otto_handler.accepted).values())) >= 5)
+
+        with socket.socket() as taken:
+            with dev_server_killed(up) as killed:
+                taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                # The killed server's last threads may still be closing its sockets.
+                until(lambda: bound(taken, temporal_port))
+                taken.listen()
+            # `up` restarts its dev server in vain while the port is taken.
+            until(lambda: health_of(channel) == NOT_SERVING)
+            with pytest.raises(grpc.RpcError) as outage:
+                stub.GetPipeline(pb.PipelineRef(pipeline_id=before.pipeline_id), timeout=60)
+            assert outage.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "unreachable" in str(outage.value.details())
+            with pytest.raises(grpc.RpcError) as started:
+                run(stub, mock_pipeline())
+            assert started.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        until(lambda: health_of(channel) == SERVING)
+        assert dev_server(up) != killed
+        # The same database: the pipeline of before is still there.
+        snapshot = stub.GetPipeline(pb.PipelineRef(pipeline_id=before.pipeline_id))
+        assert snapshot.status == pb.STAGE_COMPLETED
+        assert run(stub, mock_pipeline()).status == pb.STAGE_COMPLETED
+        rest = list(across)
+        assert (rest[-1].stage_id, rest[-1].status) == ("", pb.STAGE_COMPLETED)
+        logs = pb.WorkerLogsRequest(pipeline_id=printing.pipeline_id)
+        entries = list(stub.StreamWorkerLogs(logs, timeout=60))
+    expected = [(n, f"line {n}") for n in range(1, LINES + 1)]
+    assert [(entry.sequence, entry.message) for entry in entries] == expected
+    (pod,) = {entry.worker_id for entry in entries}
+    until(lambda: len(otto_handler.accepted.get(pod, [])) >= LINES)
+    assert otto_handler.accepted[pod] == list(range(1, LINES + 1))
+    # Each sent once: none again after a lost answer or a resumed tail.
+    assert [entry.sequence for entry in otto_handler.received] == list(range(1, LINES + 1))
 
 
 @pytest.mark.e2e

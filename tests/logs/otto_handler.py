@@ -8,9 +8,11 @@ the order accepted, and the most entries it held unanswered at once.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import grpc
@@ -97,3 +99,30 @@ async def serving(handler: FakeOttoHandler) -> AsyncIterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         await server.stop(0)
+
+
+@contextmanager
+def served_from_a_thread() -> Iterator[tuple[FakeOttoHandler, str]]:
+    """The stand-in and its address, served by an event loop of its own in a thread, for
+    synchronous tests. Read what it recorded once it is quiet (or poll with copies)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    started: Future[tuple[FakeOttoHandler, str]] = Future()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        handler = FakeOttoHandler()
+        async with serving(handler) as address:
+            started.set_result((handler, address))
+            await stop.wait()
+
+    served = asyncio.run_coroutine_threadsafe(serve(), loop)
+    try:
+        yield started.result(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        served.result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
