@@ -6,11 +6,13 @@ its Temporal worker died) resumes after the cursor of the last heartbeat; lines 
 archive already holds are dropped there, so each line is archived once. Logs never
 travel through workflow history.
 
-Lines are archived in gathered batches: what the output yields within GATHER_SECONDS of
-a batch's first line, up to MAX_BATCH lines. A worker printing a line every millisecond
-would otherwise cost a write a line or two (with PostgreSQL a commit, a notice and a read
-by every follower and the forwarder), enough to make its lines reach otto-handler
-seconds late. Held lines are archived when the output ends or fails, and on a cancel.
+Lines are archived at most every GATHER_SECONDS: a line that comes sooner after the last
+write is held until then (or until MAX_BATCH lines are held) and archived with the lines
+that came meanwhile; one after a quiet spell goes at once. A worker printing a line every
+millisecond would otherwise cost a write a line or two (with PostgreSQL a commit, a
+notice and a read by every follower and the forwarder), enough to make its lines reach
+otto-handler seconds late. Held lines are archived when the output ends or fails, and on
+a cancel.
 
 Logs must never fail a worker: an output that cannot be read (the worker is gone, the
 runtime refuses) completes the pod's log with a note; only transient errors are retried.
@@ -45,7 +47,7 @@ from workflows.workers.spec import WorkerSpec
 CURSOR_MAX_AGE_SECONDS = 1.0
 # Transient failures in a row (about three minutes of pauses) before the tail gives up.
 RESUMES = 10
-# The longest a line read from the output waits for others to be archived with it.
+# The least time between two writes of a pod's lines: the longest a line is held.
 GATHER_SECONDS = 0.005
 
 
@@ -114,6 +116,7 @@ class LogTail:
         one batch ahead of the archive, so an archive that waits holds the output back."""
         loop = asyncio.get_running_loop()
         held: list[OutputLine] = []
+        written = -GATHER_SECONDS  # loop time of the last write
         due = 0.0  # loop time by which the held lines are archived
         reading: asyncio.Future[Sequence[OutputLine] | None] | None = None
         try:
@@ -124,11 +127,12 @@ class LogTail:
                     batch, reading = reading.result(), None
                     if batch is None:
                         break
-                    due = due if held else loop.time() + GATHER_SECONDS
+                    due = due if held else written + GATHER_SECONDS
                     held.extend(batch)
                     backoff.reset()
                     if len(held) < MAX_BATCH and loop.time() < due:
                         continue
+                written = loop.time()
                 await self._write(held)
                 await asyncio.sleep(0)  # a worker printing fast never holds the loop
         except asyncio.CancelledError:

@@ -1,6 +1,7 @@
-"""The tail holds lines a few milliseconds to archive them together; none of them is lost
-for it. Here it holds them as long as it may (the hold stretched to an hour), so only the
-end of the output, or the activity's cancel, archives them."""
+"""The tail holds lines that come soon after its last write, a few milliseconds, to
+archive them together; none of them is lost for it. Here the hold is stretched to an
+hour: the first lines go at once, the others only at the end of the output, or on the
+activity's cancel."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ async def test_lines_held_at_the_end_of_the_output_are_archived(
 ) -> None:
     archive = Archive(tmp_path)
     sinks = LogSinks(archive, LiveHub())
-    config = {"mock.lines": "30", "mock.line_rate": "0"}
+    config = {"mock.lines": "30", "mock.line_rate": "300"}
     spec = pipeline(StageSpec(stage_id="build", config=config))
     async with create_worker(client, task_queue, MockRuntime(), admission(), logs=sinks):
         snapshot, _ = await run_pipeline(client, task_queue, spec)
