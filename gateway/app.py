@@ -81,6 +81,7 @@ async def running_ottoscaler(
         settings.otto_agent_image,
         data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
+        tracer=tracer,
     )
     metrics = Metrics()
     # With a payload key, everything this process writes to Temporal is encrypted.
@@ -102,6 +103,7 @@ async def running_ottoscaler(
                 logs,
                 capacity,
                 interceptors=[LogIds(), ReaperCounts(metrics.registry)],
+                tracer=tracer,
             )
             statuses = WorkerStatusCache(runtime)
             metrics.count_workers(statuses.phase_counts)
@@ -145,7 +147,7 @@ async def running_ottoscaler(
                 capacity.following(runtime),
                 worker,
                 statuses.following(),
-                forwarding(settings, logs, metrics),
+                forwarding(settings, logs, metrics, tracer),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
                 serving_codec(codec, codec_at, settings.codec_origins) as codec_port,
