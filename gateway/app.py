@@ -31,6 +31,7 @@ from gateway.server.codec import serving_codec
 from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
 from gateway.server.reaping import ReaperCounts
+from gateway.server.run_counts import PipelineRunCounts
 from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
@@ -94,6 +95,7 @@ async def running_ottoscaler(
             capacity = worker_capacity(settings)
             key = settings.signing_key
             admission = Admission(key, settings.max_workers_per_task)
+            runs = PipelineRunCounts(client, metrics)
             worker = create_worker(
                 client,
                 settings.temporal_task_queue,
@@ -102,7 +104,7 @@ async def running_ottoscaler(
                 settings.otto_handler_addr,
                 logs,
                 capacity,
-                interceptors=[LogIds(), ReaperCounts(metrics.registry)],
+                interceptors=[LogIds(), ReaperCounts(metrics.registry), runs],
                 tracer=tracer,
             )
             statuses = WorkerStatusCache(runtime)
@@ -113,7 +115,6 @@ async def running_ottoscaler(
                     settings,
                     admission.signer,
                     runtime.secrets,
-                    observe=metrics.pipeline_event,
                 ),
                 pools=PoolService(client, settings, statuses, capacity, admission.signer),
                 logs=LogService(settings, client, logs),
@@ -145,6 +146,7 @@ async def running_ottoscaler(
             codec_at = Port(settings.codec_host, settings.codec_port, CODEC_PORT)
             async with (
                 capacity.following(runtime),
+                runs.checking(),
                 worker,
                 statuses.following(),
                 forwarding(settings, logs, metrics, tracer),

@@ -7,7 +7,7 @@ to, never started twice; a pipeline whose last run closed starts a new run.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -48,14 +48,6 @@ from workflows.workers.naming import pipeline_workflow_id
 
 log = logging.getLogger(__name__)
 
-# Sees each transition of a stream that follows a run from its start (the metrics);
-# the flag is True for the stream's first.
-PipelineObserver = Callable[[ProgressEvent, bool], None]
-
-
-def _unobserved(event: ProgressEvent, first: bool) -> None:
-    pass
-
 
 class PipelineService:
     def __init__(
@@ -64,11 +56,9 @@ class PipelineService:
         settings: Settings,
         signer: SpecSigner,
         secrets: SecretStore | None = None,
-        observe: PipelineObserver = _unobserved,
     ) -> None:
         """secrets: the runtime's store (a memory-only one when none is given)."""
         self.client = client
-        self.observe = observe
         self.settings = settings
         self.signer = signer
         self.secrets = secrets or FileSecretStore()
@@ -100,16 +90,8 @@ class PipelineService:
             handle = await self.patience.retried(
                 lambda: self._start_with_secrets(spec, values), "starting a pipeline"
             )
-            async for event in self._from_start(handle):
+            async for event in follow(handle, 0, self.patience):
                 yield event_to_wire(spec.pipeline_id, event)
-
-    async def _from_start(self, handle: PipelineHandle) -> AsyncIterator[ProgressEvent]:
-        """The run's transitions from its first, each shown to the observer."""
-        first = True
-        async for event in follow(handle, 0, self.patience):
-            self.observe(event, first)
-            first = False
-            yield event
 
     async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
         handle = await self._existing(request.pipeline_id)
@@ -201,7 +183,7 @@ class PipelineService:
             PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
         )
         with reattach_hint(spec.pipeline_id):
-            async for event in self._from_start(new_run):
+            async for event in follow(new_run, 0, self.patience):
                 yield event_to_wire(spec.pipeline_id, event)
 
     async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:

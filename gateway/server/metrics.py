@@ -1,5 +1,5 @@
 """Prometheus metrics on METRICS_PORT: gRPC calls by method and status, open streams;
-pipelines and stages as the streams that run them see them; workers created, deleted,
+pipelines and stages once per run (run_counts); workers created, deleted,
 by phase, and how long they took to start.
 
 Each running Ottoscaler has a registry of its own, not prometheus_client's global one, so
@@ -109,12 +109,12 @@ class Metrics:
         )
         self.pipelines_started = Counter(
             "ottoscaler_pipelines_started",
-            "Pipeline runs an ExecutePipeline or RetryPipeline stream followed from their start.",
+            "Pipeline runs started, each once, on the replica whose Temporal worker ran it.",
             registry=self.registry,
         )
         self.pipelines_ended = Counter(
             "ottoscaler_pipelines_ended",
-            "Pipeline runs such a stream followed to their end, by final status.",
+            "Pipeline runs ended, each once, by final status.",
             ["status"],
             registry=self.registry,
         )
@@ -194,10 +194,8 @@ class Metrics:
         """Adds ottoscaler_workers{phase}, read from counts at every scrape."""
         self.registry.register(_WorkersByPhase(counts))
 
-    def pipeline_event(self, event: ProgressEvent, first: bool) -> None:
-        """One transition of a stream that follows a run from its start; first: its first."""
-        if first:
-            self.pipelines_started.inc()
+    def pipeline_event(self, event: ProgressEvent) -> None:
+        """One transition of a run that ended (gateway/server/run_counts.py)."""
         status = event.status.value
         if event.status is StageStatus.RETRYING:
             found = _REASON.search(event.error_message)
