@@ -30,6 +30,7 @@ from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
 SERVICE = "ottoscaler.v1.OttoscalerService"
 PHASES = ("pending", "running", "succeeded", "failed")
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -193,7 +194,11 @@ async def test_pipelines_stages_retries_and_workers_are_counted_as_they_ran(
 
     async def settled() -> Samples | None:
         samples = await scrape(ottoscaler.metrics_port)
-        return samples if samples[gauge] == 0 else None
+        # Runs are counted once Temporal's history says this worker ran them: soon after.
+        counted = value(samples, "ottoscaler_pipelines_started_total") >= 3 and (
+            sum(value(samples, "ottoscaler_pipeline_seconds_count", status=s) for s in FINAL) >= 2
+        )
+        return samples if samples[gauge] == 0 and counted else None
 
     samples = await eventually(settled)
     assert samples is not None
