@@ -30,6 +30,7 @@ from gateway.reaper.schedule import ensure_reaper
 from gateway.server.codec import serving_codec
 from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
+from gateway.server.pool_starts import PoolWorkerStarts
 from gateway.server.reaping import ReaperCounts
 from gateway.server.run_counts import PipelineRunCounts
 from gateway.server.server import create_server
@@ -104,7 +105,12 @@ async def running_ottoscaler(
                 settings.otto_handler_addr,
                 logs,
                 capacity,
-                interceptors=[LogIds(), ReaperCounts(metrics.registry), runs],
+                interceptors=[
+                    LogIds(),
+                    ReaperCounts(metrics.registry),
+                    runs,
+                    PoolWorkerStarts(metrics, runtime.name),
+                ],
                 tracer=tracer,
             )
             statuses = WorkerStatusCache(runtime)

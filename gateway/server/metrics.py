@@ -140,7 +140,7 @@ class Metrics:
         )
         self.worker_start_seconds = Histogram(
             "ottoscaler_worker_start_seconds",
-            "From a pipeline worker's creation to its start, by runtime.",
+            "From a worker's creation to its start (pipelines' and pools'), by runtime.",
             ["runtime"],
             buckets=START_BUCKETS,
             registry=self.registry,
@@ -193,6 +193,13 @@ class Metrics:
     def count_workers(self, counts: PhaseCounts) -> None:
         """Adds ottoscaler_workers{phase}, read from counts at every scrape."""
         self.registry.register(_WorkersByPhase(counts))
+
+    def worker_started(
+        self, runtime: str, created_at: datetime | None, started_at: datetime | None
+    ) -> None:
+        seconds = _between(created_at, started_at)
+        if seconds is not None:
+            self.worker_start_seconds.labels(runtime=runtime).observe(max(seconds, 0))
 
     def pipeline_event(self, event: ProgressEvent) -> None:
         """One transition of a run that ended (gateway/server/run_counts.py)."""
@@ -334,9 +341,9 @@ class CountingRuntime:
 
     async def wait(self, spec: WorkerSpec) -> WorkerOutcome:
         outcome = await self._runtime.wait(spec)
-        seconds = _between(self._created.pop(spec.name, None), outcome.started_at)
-        if seconds is not None:
-            self._metrics.worker_start_seconds.labels(runtime=self.name).observe(max(seconds, 0))
+        self._metrics.worker_started(
+            self.name, self._created.pop(spec.name, None), outcome.started_at
+        )
         return outcome
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:

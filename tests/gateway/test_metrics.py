@@ -243,6 +243,24 @@ async def test_workers_by_phase_follow_a_pool(
     await eventually(gone, within=30)
 
 
+async def test_pool_workers_start_latency_is_counted_by_runtime(
+    ottoscaler: Running, stub: pb_grpc.OttoscalerServiceAsyncStub
+) -> None:
+    task = new_task()
+    # Two workers, each pending 0.3 s after its creation before it runs.
+    await stub.ScaleUp(scale_request(task, 2, mock_pending="0.3", mock_duration="60"))
+
+    async def started() -> Samples | None:
+        samples = await scrape(ottoscaler.metrics_port)
+        counted = value(samples, "ottoscaler_worker_start_seconds_count", runtime="mock")
+        return samples if counted == 2 else None
+
+    samples = await eventually(started, within=30)
+    assert samples is not None
+    assert value(samples, "ottoscaler_worker_start_seconds_sum", runtime="mock") >= 0.6
+    await stub.ScaleDown(pb.ScaleRequest(task_id=task, worker_count=0))
+
+
 async def test_log_lines_archived_and_cut_at_the_size_limit_are_counted(
     client: Client, settings: Settings
 ) -> None:
