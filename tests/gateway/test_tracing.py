@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grpc import aio
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Tracer
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.runtimes.kubernetes.runtime import KubernetesRuntime
 from gateway.app import running_ottoscaler
 from gateway.reaper.schedule import reaper_schedule_id
-from gateway.server.tracing import ottoscaler_tracer, tracer_provider
+from gateway.server.tracing import tracer_provider
 from gateway.settings import RuntimeKind, Settings
 from gateway.temporal.client import connect
 from ottoscaler.v1 import ottoscaler_pb2 as pb
@@ -25,7 +25,9 @@ from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage
 from tests.kube.fixtures import DEFAULT_IMAGE, NAMESPACE, TEST_TUNING, KubeCluster
 from tests.logs.otto_handler import FakeOttoHandler, serving
+from tests.tracing import in_memory_tracer
 from tests.waiting import eventually
+from workflows.workers.spec import WorkerSpec
 
 SERVICE = "ottoscaler.v1.OttoscalerService"
 HANDLER = "ottoscaler.v1.OttoHandlerLogService"
@@ -45,15 +47,28 @@ def span_id(span: ReadableSpan) -> int:
     return found
 
 
+async def traced_client(env: WorkflowEnvironment, tracer: Tracer) -> Client:
+    return await connect(env.client.service_client.config.target_host, "default", tracer=tracer)
+
+
+def the_calls_trace(
+    spans: Sequence[ReadableSpan], trace_id: str, caller: str
+) -> tuple[list[ReadableSpan], ReadableSpan, ReadableSpan]:
+    """The spans of the caller's trace, its ExecutePipeline span (the caller's child) and
+    the workflow's start (that span's child)."""
+    ours = [s for s in spans if s.context is not None and s.context.trace_id == int(trace_id, 16)]
+    [rpc] = named(ours, f"{SERVICE}/ExecutePipeline")
+    assert parent_of(rpc) == int(caller, 16)
+    [start] = named(ours, "StartWorkflow:PipelineWorkflow")
+    assert parent_of(start) == span_id(rpc)
+    return ours, rpc, start
+
+
 async def test_a_pipeline_is_one_trace_under_the_callers_span(
     temporal_env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    exported = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    tracer = ottoscaler_tracer(provider)
-    address = temporal_env.client.service_client.config.target_host
-    client = await connect(address, "default", tracer=tracer)
+    exported, tracer = in_memory_tracer()
+    client = await traced_client(temporal_env, tracer)
     trace_id, caller = secrets.token_hex(16), secrets.token_hex(8)
     traceparent = f"00-{trace_id}-{caller}-01"
     async with (
@@ -67,12 +82,7 @@ async def test_a_pipeline_is_one_trace_under_the_callers_span(
         events = [e async for e in call]
         assert events[-1].status == pb.STAGE_COMPLETED
     spans = [s for s in exported.get_finished_spans() if s.context is not None]
-    ours = [s for s in spans if s.context is not None and s.context.trace_id == int(trace_id, 16)]
-
-    [rpc] = named(ours, f"{SERVICE}/ExecutePipeline")
-    assert parent_of(rpc) == int(caller, 16)
-    [start] = named(ours, "StartWorkflow:PipelineWorkflow")
-    assert parent_of(start) == span_id(rpc)
+    ours, rpc, start = the_calls_trace(spans, trace_id, caller)
     [run] = named(ours, "RunWorkflow:PipelineWorkflow")
     assert parent_of(run) == span_id(start)
     [done] = named(ours, "CompleteWorkflow:PipelineWorkflow")
@@ -103,12 +113,8 @@ def test_no_endpoint_no_tracing(settings: Settings) -> None:
 async def test_a_kubernetes_pipeline_traces_its_api_calls_and_log_streams(
     temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, kube_cluster: KubeCluster
 ) -> None:
-    exported = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    tracer = ottoscaler_tracer(provider)
-    address = temporal_env.client.service_client.config.target_host
-    client = await connect(address, "default", tracer=tracer)
+    exported, tracer = in_memory_tracer()
+    client = await traced_client(temporal_env, tracer)
     runtime = KubernetesRuntime(
         NAMESPACE, DEFAULT_IMAGE, kube_cluster.api, tuning=TEST_TUNING, tracer=tracer
     )
@@ -148,12 +154,7 @@ async def test_a_kubernetes_pipeline_traces_its_api_calls_and_log_streams(
     finally:
         await client.get_schedule_handle(reaper_schedule_id(task_queue)).delete()
     spans = [s for s in exported.get_finished_spans() if s.context is not None]
-    ours = [s for s in spans if s.context is not None and s.context.trace_id == int(trace_id, 16)]
-
-    [rpc] = named(ours, f"{SERVICE}/ExecutePipeline")
-    assert parent_of(rpc) == int(caller, 16)
-    [start] = named(ours, "StartWorkflow:PipelineWorkflow")
-    assert parent_of(start) == span_id(rpc)
+    ours, _, start = the_calls_trace(spans, trace_id, caller)
     [scheduled] = named(ours, "StartActivity:run_worker")
     assert parent_of(scheduled) == span_id(start)
     [ran] = named(ours, "RunActivity:run_worker")
@@ -186,3 +187,15 @@ async def test_a_kubernetes_pipeline_traces_its_api_calls_and_log_streams(
         "kubernetes watch pods",
     }
     assert all(s.parent is None for s in others)
+
+
+async def test_without_a_tracer_kubernetes_requests_carry_no_trace(
+    kube_runtime: KubernetesRuntime, kube_cluster: KubeCluster
+) -> None:
+    spec = WorkerSpec(name="untraced", env={"FAKE_DURATION": "0"})
+    await kube_runtime.create(spec)
+    await kube_runtime.wait(spec)
+    await kube_runtime.delete(spec.name)
+    requests = kube_cluster.emulator.requests
+    assert {r.method for r in requests} >= {"POST", "GET", "DELETE"}
+    assert all(r.traceparent == "" for r in requests)

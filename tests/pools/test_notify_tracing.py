@@ -5,25 +5,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import ActivityEnvironment
 
 from activities.pools.notify import WorkerNotifier
 from gateway.pools.wire import notice_to_wire
-from gateway.server.tracing import ottoscaler_tracer
 from tests.logs.otto_handler import FakeOttoHandler, serving
+from tests.tracing import in_memory_tracer
 from workflows.pool.models import NoticeStatus, WorkerNotice
 
 RPC = "ottoscaler.v1.OttoHandlerLogService/NotifyWorkerStatus"
 
 
 async def test_each_notice_is_a_span_under_the_activity_and_reaches_otto_handler() -> None:
-    exported = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    tracer = ottoscaler_tracer(provider)
+    exported, tracer = in_memory_tracer()
     handler = FakeOttoHandler()
     now = datetime.now(UTC)
     notices = [
