@@ -41,7 +41,9 @@ from workflows.pipeline.workflow import PipelineWorkflow
 
 log = logging.getLogger(__name__)
 _TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-# The close event and the task that closed the run are among the last few events.
+# Pages of history read: the first task's completion is among the first few events, and
+# the close event and the task that closed the run among the last few.
+_FIRST_EVENTS = 8
 _LAST_EVENTS = 10
 
 
@@ -104,7 +106,9 @@ class PipelineRunCounts(Interceptor):
     async def _count_start(self, info: workflow.Info) -> None:
         handle = self._client.get_workflow_handle(info.workflow_id, run_id=info.run_id)
         try:
-            async for event in handle.fetch_history_events(wait_new_event=True):
+            # The first task's completion is the 4th event, unless a task failed first.
+            events = handle.fetch_history_events(page_size=_FIRST_EVENTS, wait_new_event=True)
+            async for event in events:
                 if event.event_type == _TASK_COMPLETED:
                     if event.workflow_task_completed_event_attributes.identity == self._mine:
                         self._metrics.pipelines_started.inc()
