@@ -19,6 +19,7 @@ from activities.runtimes.mock.runtime import check_mock_config
 from activities.secrets.files import FileSecretStore
 from activities.secrets.store import SecretStore
 from gateway.errors import FailedPrecondition, NotFound
+from gateway.pipelines.approvals import answer_from_wire, approve_stage
 from gateway.pipelines.listing import list_pipelines
 from gateway.pipelines.patience import Patience, reattach_hint
 from gateway.pipelines.secrets import secret_values, store_secrets, with_secret_names
@@ -39,6 +40,7 @@ from workflows.base.checks import (
     check_short_text,
 )
 from workflows.pipeline import visibility
+from workflows.pipeline.approval import is_approval
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
 from workflows.pipeline.secrets import SECRET_STORE_MEMO
@@ -83,7 +85,7 @@ class PipelineService:
         validate_pipeline(spec, self.limits)
         runtime = self.settings.ottoscaler_runtime
         for index, stage in enumerate(spec.stages):
-            if runtime is RuntimeKind.LOCAL and not stage.command:
+            if runtime is RuntimeKind.LOCAL and not stage.command and not is_approval(stage):
                 raise SpecError(f"stages[{index}].command", "is required on the local runtime")
             if runtime is RuntimeKind.MOCK:
                 try:
@@ -203,6 +205,11 @@ class PipelineService:
         with reattach_hint(spec.pipeline_id):
             async for event in self._from_start(new_run):
                 yield event_to_wire(spec.pipeline_id, event)
+
+    async def approve(self, request: pb.ApproveStageRequest) -> pb.ApproveStageResponse:
+        answer = answer_from_wire(request)
+        handle = await self._existing(request.pipeline_id)
+        return await approve_stage(handle, request.pipeline_id, answer)
 
     async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:
         return await list_pipelines(self.client, self.settings.temporal_task_queue, request)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gateway.pipelines.stage_type import stage_type
 from gateway.timestamps import rfc3339
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.pipeline.cleanup import CLEANUP_TYPE, bounded
 from workflows.pipeline.models import (
     PipelineSnapshot,
     PipelineSpec,
@@ -27,9 +29,10 @@ def wire_status(status: StageStatus) -> pb.StageStatus.ValueType:
 
 def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
     retry = stage.retry_policy
-    return StageSpec(
+    kind = stage_type(stage)
+    spec = StageSpec(
         stage_id=stage.stage_id,
-        type=stage.type or "custom",
+        type=kind,
         name=stage.name or stage.stage_id,
         # proto3 cannot tell an unset worker_count from 0, so 0 means 1.
         worker_count=stage.worker_count or 1,
@@ -45,7 +48,9 @@ def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
             retryable_failures=tuple(retry.retryable_failures),
         ),
         when=stage.when,
+        cleanup=stage.cleanup or kind == CLEANUP_TYPE,
     )
+    return bounded(spec)
 
 
 def pipeline_from_wire(request: pb.PipelineRequest) -> PipelineSpec:
@@ -83,6 +88,7 @@ def event_to_wire(pipeline_id: str, event: ProgressEvent) -> pb.PipelineProgress
         completed_at=rfc3339(event.completed_at),
         error_message=event.error_message,
         metrics=metrics_to_wire(event.metrics) if event.metrics else None,
+        outputs=event.outputs,
     )
 
 

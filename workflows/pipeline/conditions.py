@@ -76,9 +76,15 @@ def check_condition(field: str, stage: StageSpec) -> None:
             )
 
 
-def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageStatus]) -> bool:
+def evaluate(
+    spec: PipelineSpec,
+    stage: StageSpec,
+    status: Mapping[str, StageStatus],
+    pipeline_status: StageStatus = StageStatus.RUNNING,
+) -> bool:
     """The stage's condition, given its dependencies' final statuses. Raises
-    ConditionError when it fails to evaluate or is not a bool."""
+    ConditionError when it fails to evaluate or is not a bool. pipeline_status: RUNNING,
+    or for a cleanup stage the outcome of the other stages (cleanup.py)."""
     activation = {
         "pipeline": json_to_cel(
             {
@@ -87,6 +93,7 @@ def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageSta
                 "commit_sha": spec.commit_sha,
                 "triggered_by": spec.triggered_by,
                 "metadata": dict(spec.metadata),
+                "status": pipeline_status.value,
             }
         ),
         "stages": json_to_cel(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from workflows.base.checks import Limits
 from workflows.base.model import Frozen
 from workflows.pipeline.models import PipelineSpec, StageMetrics, StageSpec, StageStatus
@@ -25,6 +27,8 @@ class StageInput(Frozen):
     run: str
     stage: StageSpec
     secrets: SecretRefs | None = None
+    # A cleanup stage's view of the pipeline's outcome (OTTO_PIPELINE_STATUS); "" otherwise.
+    pipeline_status: str = ""
 
 
 class StageReport(Frozen):
@@ -45,3 +49,4 @@ class StageResult(Frozen):
     message: str
     error_message: str = ""
     metrics: StageMetrics = StageMetrics()
+    outputs: dict[str, str] = Field(default_factory=dict)

@@ -57,6 +57,8 @@ class StageSpec(Frozen):
     retry: RetrySpec = RetrySpec()
     # A CEL condition over the pipeline and this stage's dependencies (conditions.py).
     when: str = ""
+    # Runs after every other stage has ended, whatever the outcome (cleanup.py).
+    cleanup: bool = False
     # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
     secret_names: tuple[str, ...] = ()
     # The gateway's signature over the workers this stage makes (workflows/workers/signed.py).
@@ -102,6 +104,8 @@ class StageState(Frozen):
     completed_at: datetime | None = None
     error_message: str = ""
     metrics: StageMetrics = StageMetrics()
+    # What the stage handed on: an approval's approver and comment.
+    outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class ProgressEvent(Frozen):
@@ -118,6 +122,7 @@ class ProgressEvent(Frozen):
     completed_at: datetime | None = None
     error_message: str = ""
     metrics: StageMetrics | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class PipelineSnapshot(Frozen):

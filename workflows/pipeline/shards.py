@@ -9,6 +9,7 @@ from workflows.workers.calls import REFUSED
 from workflows.workers.naming import stage_worker_name
 from workflows.workers.spec import (
     MANAGED_BY,
+    PIPELINE_STATUS_ENV,
     Labels,
     SecretRefs,
     WorkerOutcome,
@@ -29,13 +30,16 @@ class StageContext:
         run: str,
         stage: StageSpec,
         secrets: SecretRefs | None = None,
+        pipeline_status: str = "",
     ) -> None:
+        """pipeline_status: the outcome a cleanup stage's workers see (cleanup.py)."""
         self.pipeline_id = pipeline_id
         self.repository = repository
         self.commit_sha = commit_sha
         self.run = run
         self.stage = stage
         self.secrets = secrets
+        self.pipeline_status = pipeline_status
 
     def worker_name(self, shard: int, attempt: int) -> str:
         return stage_worker_name(self.pipeline_id, self.stage.stage_id, shard, attempt, self.run)
@@ -58,6 +62,8 @@ class StageContext:
             OTTO_REPOSITORY=self.repository,
             OTTO_COMMIT_SHA=self.commit_sha,
         )
+        if self.pipeline_status:
+            env[PIPELINE_STATUS_ENV] = self.pipeline_status
         return WorkerSpec(
             name=self.worker_name(shard, attempt),
             labels={

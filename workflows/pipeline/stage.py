@@ -209,7 +209,13 @@ class StageWorkflow:
                 non_retryable=True,
             )
         ctx = StageContext(
-            inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage, inp.secrets
+            inp.pipeline_id,
+            inp.repository,
+            inp.commit_sha,
+            inp.run,
+            inp.stage,
+            inp.secrets,
+            inp.pipeline_status,
         )
         result = await run_stage(ctx, self._parent)
         # A room report being forwarded is sent before the stage ends, not dropped.

@@ -16,6 +16,8 @@ from workflows.base.checks import (
     check_text,
 )
 from workflows.base.sizes import MAX_PAYLOAD_BYTES, WORKFLOW_TASK_BYTES_BUDGET, json_bytes
+from workflows.pipeline.approval import check_approval_stage, is_approval
+from workflows.pipeline.cleanup import check_cleanup
 from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
 from workflows.pipeline.models import PipelineSpec, StageSpec
@@ -172,8 +174,9 @@ def _check_fits_one_history(field: str, stage: StageSpec) -> None:
         )
 
 
-def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
-    """Raises SpecError for the first problem found, in field order."""
+def validate_pipeline(spec: PipelineSpec, limits: Limits, approval_stages: bool = True) -> None:
+    """Raises SpecError for the first problem found, in field order. approval_stages:
+    False for a run that began before them, where an `approval` stage ran workers."""
     check_label_value("pipeline_id", spec.pipeline_id)
     check_identity(
         {
@@ -193,6 +196,8 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     for index, stage in enumerate(spec.stages):
         field = f"stages[{index}]"
         _check_stage(field, stage, limits)
+        if approval_stages and is_approval(stage):
+            check_approval_stage(field, stage)
         if stage.stage_id in seen:
             raise SpecError(
                 f"{field}.stage_id",
@@ -207,6 +212,7 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
                 raise SpecError(f"stages[{index}].depends_on", f"unknown stage {dep!r}")
         if stage.when:
             check_condition(f"stages[{index}].when", stage)
+    check_cleanup(spec)
     cycle = find_cycle({s.stage_id: s.depends_on for s in spec.stages})
     if cycle:
         index = seen[cycle[0]]

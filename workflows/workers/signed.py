@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 
-from workflows.workers.spec import Labels, WorkerSpec
+from workflows.workers.spec import PIPELINE_STATUS_ENV, Labels, WorkerSpec
 
 # An HMAC-SHA256 in hex (activities/admission.py). Sizes are planned as signed, so that the
 # gateway (before it signs) and the workflow (after) weigh a request alike.
 SIGNATURE_CHARS = 64
 _PER_WORKER_FIELDS = {"name", "attempt", "summary", "signature"}
-_PER_WORKER_ENV = frozenset({"OTTO_WORKER_INDEX", "OTTO_ATTEMPT"})
+# OTTO_PIPELINE_STATUS: the workflow learns it only when the cleanup stage starts.
+_PER_WORKER_ENV = frozenset({"OTTO_WORKER_INDEX", "OTTO_ATTEMPT", PIPELINE_STATUS_ENV})
 _PER_WORKER_LABELS = frozenset({Labels.RUN_ID, Labels.SHARD, Labels.ATTEMPT, Labels.POOL_INDEX})
 
 
