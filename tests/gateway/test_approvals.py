@@ -225,7 +225,9 @@ async def test_the_temporal_cli_approves_with_an_update(stub: Stub, client: Clie
     events = await rest(call)
     done = next(e for e in events if e.stage_id == "gate" and e.status == pb.STAGE_COMPLETED)
     assert dict(done.outputs) == {"approver": "carol", "comment": "via CLI"}
-    history = await client.get_workflow_handle(pipeline_workflow_id(req.pipeline_id)).fetch_history()
+    history = await client.get_workflow_handle(
+        pipeline_workflow_id(req.pipeline_id)
+    ).fetch_history()
     kinds = [e.event_type for e in history.events]
     # The wait cost no timer: nothing polled.
     assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds

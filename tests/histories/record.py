@@ -27,10 +27,16 @@ from gateway.worker import create_worker
 from tests.builders import mock_stage, pipeline, start, worker
 from tests.signing import admission
 from tests.waiting import eventually
-from workflows.pipeline.models import PipelineSpec
+from workflows.pipeline.approval import ApprovalAnswer
+from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.workflow import PipelineWorkflow
 
 HERE = Path(__file__).resolve().parent
+
+
+def _cleanup(stage: StageSpec, when: str) -> StageSpec:
+    return stage.model_copy(update={"cleanup": True, "when": when})
+
 
 SCENARIOS: dict[str, PipelineSpec] = {
     "chain": pipeline(
@@ -74,8 +80,25 @@ SCENARIOS: dict[str, PipelineSpec] = {
             update={"when": 'stages.deploy.status == "SKIPPED"'}
         ),
     ).model_copy(update={"metadata": {"branch": "feature"}}),
+    # "gate" waits for its approval, which the recorder gives; "deploy" runs after it.
+    "approval": pipeline(
+        mock_stage("build"),
+        StageSpec(stage_id="gate", type="approval", depends_on=("build",), timeout_seconds=3600),
+        mock_stage("deploy", "gate"),
+    ),
+    # "build" fails; then the cleanup stages run, one only when the pipeline failed.
+    "cleanup": pipeline(
+        mock_stage("build", exit_code=2),
+        _cleanup(mock_stage("report", timeout=60), 'pipeline.status == "FAILED"'),
+        _cleanup(mock_stage("teardown", "report", timeout=60), ""),
+    ),
+    # Cancelled while "slow" runs: the cleanup stage runs, the pipeline ends cancelled.
+    "cleanup-cancel": pipeline(
+        mock_stage("slow", duration=60), _cleanup(mock_stage("teardown", timeout=60), "")
+    ),
 }
 CROWDED = {"room"}
+CANCELLED = {"cancel", "cleanup-cancel"}
 
 
 @asynccontextmanager
@@ -92,7 +115,16 @@ async def crowded_worker(client: Client, task_queue: str) -> AsyncIterator[None]
 
 async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -> None:
     handle = await start(client, task_queue, spec)
-    if name == "cancel":
+    if name == "approval":
+
+        async def gate_waits() -> bool:
+            page = await handle.query(PipelineWorkflow.progress, 0)
+            return any(e.message.startswith("waiting for approval") for e in page.events)
+
+        await eventually(gate_waits)
+        answer = ApprovalAnswer(stage_id="gate", approved=True, approver="recorder", comment="ok")
+        await handle.execute_update(PipelineWorkflow.approve_stage, answer)
+    if name in CANCELLED:
 
         async def stage_started() -> bool:
             page = await handle.query(PipelineWorkflow.progress, 0)
@@ -100,7 +132,7 @@ async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -
 
         await eventually(stage_started)
         await handle.cancel(reason="recorded cancel")
-    if await final_page(handle) is None and name != "cancel":
+    if await final_page(handle) is None and name not in CANCELLED:
         raise AssertionError(f"{name}: the run ended without its result")
 
 
