@@ -1,5 +1,5 @@
-"""The pipelines `test-pipeline -type ...` sends: simple, parallel, a full CI/CD DAG and
-one with conditions.
+"""The pipelines `test-pipeline -type ...` sends: simple, parallel, a full CI/CD DAG, one
+with conditions, one with an approval and one with cleanup stages.
 
 Every stage runs `sh -c` on the local runtime and prints a few lines from its environment.
 """
@@ -90,4 +90,36 @@ def conditional() -> list[pb.PipelineStage]:
     ]
 
 
-PIPELINES = {"simple": simple, "parallel": parallel, "full": full, "conditional": conditional}
+def approval() -> list[pb.PipelineStage]:
+    """Deploys once someone approves (test-pipeline -approve does; or ApproveStage)."""
+    return [
+        stage("build", "build", "compiled"),
+        pb.PipelineStage(
+            stage_id="approve-deploy", type="approval", depends_on=["build"], timeout_seconds=600
+        ),
+        stage("deploy", "deploy", "deployed", depends_on=("approve-deploy",)),
+    ]
+
+
+def cleanup() -> list[pb.PipelineStage]:
+    """Cleanup stages run after the others whatever happened; the failure notice only
+    when the pipeline failed, which it does not here."""
+    teardown = stage("teardown", "cleanup", "the pipeline is $OTTO_PIPELINE_STATUS")
+    notify = stage("notify-failure", "cleanup", "the pipeline failed")
+    notify.when = 'pipeline.status == "FAILED"'
+    return [
+        stage("build", "build", "compiled"),
+        stage("test", "test", "tests passed", depends_on=("build",)),
+        teardown,
+        notify,
+    ]
+
+
+PIPELINES = {
+    "simple": simple,
+    "parallel": parallel,
+    "full": full,
+    "conditional": conditional,
+    "approval": approval,
+    "cleanup": cleanup,
+}
