@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc import aio
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from gateway.app import Running
@@ -120,6 +121,11 @@ async def test_answers_that_cannot_be_taken_are_refused_and_write_no_history(
     await read_until_waiting(call, "second")
     handle = client.get_workflow_handle(pipeline_workflow_id(req.pipeline_id))
     before = len((await handle.fetch_history()).events)
+    # The Web UI's stage list says what the stage waits for.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "- second: RUNNING · waiting for approval: answer with ApproveStage" in (
+        metadata.current_details.splitlines()
+    )
 
     async def refused(request: pb.ApproveStageRequest) -> tuple[grpc.StatusCode, str]:
         with pytest.raises(aio.AioRpcError) as err:
@@ -237,31 +243,25 @@ async def test_the_temporal_cli_approves_with_an_update(stub: Stub, client: Clie
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in kinds
 
 
-APPROVAL_WITH_WORKER = {
-    "an image": (
-        pb.PipelineStage(stage_id="gate", type="approval", image="busybox"),
+# Run with the other bad requests in test_validation.py.
+BAD_REQUESTS = {
+    "an approval stage with an image": (
+        request(pb.PipelineStage(stage_id="gate", type="approval", image="busybox")),
         "stages[0].image: an approval stage runs no worker; leave it empty",
     ),
-    "a command": (
-        pb.PipelineStage(stage_id="gate", type="approval", command=["true"]),
+    "an approval stage with a command": (
+        request(pb.PipelineStage(stage_id="gate", type="approval", command=["true"])),
         "stages[0].command: an approval stage runs no worker; leave it empty",
     ),
-    "two workers": (
-        pb.PipelineStage(stage_id="gate", type="approval", worker_count=2),
+    "an approval stage with two workers": (
+        request(pb.PipelineStage(stage_id="gate", type="approval", worker_count=2)),
         "stages[0].worker_count: 2: an approval stage runs no worker",
     ),
+    "an approval stage that is a cleanup stage": (
+        request(pb.PipelineStage(stage_id="gate", type="approval", cleanup=True)),
+        "stages[0].cleanup: an approval stage cannot be a cleanup stage",
+    ),
 }
-
-
-@pytest.mark.parametrize("bad", APPROVAL_WITH_WORKER.values(), ids=list(APPROVAL_WITH_WORKER))
-async def test_an_approval_stage_with_worker_fields_is_refused(
-    stub: Stub, bad: tuple[pb.PipelineStage, str]
-) -> None:
-    bad_stage, message = bad
-    with pytest.raises(aio.AioRpcError) as err:
-        await rest(stub.ExecutePipeline(request(bad_stage)))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details() == message
 
 
 @pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
