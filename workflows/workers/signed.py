@@ -20,7 +20,8 @@ from workflows.workers.spec import PIPELINE_STATUS_ENV, Labels, WorkerSpec
 # gateway (before it signs) and the workflow (after) weigh a request alike.
 SIGNATURE_CHARS = 64
 _PER_WORKER_FIELDS = {"name", "attempt", "summary", "signature"}
-# OTTO_PIPELINE_STATUS: the workflow learns it only when the cleanup stage starts.
+# OTTO_PIPELINE_STATUS: the workflow learns it only when the cleanup stage starts (the
+# activities admit only PIPELINE_OUTCOMES there).
 _PER_WORKER_ENV = frozenset({"OTTO_WORKER_INDEX", "OTTO_ATTEMPT", PIPELINE_STATUS_ENV})
 _PER_WORKER_LABELS = frozenset({Labels.RUN_ID, Labels.SHARD, Labels.ATTEMPT, Labels.POOL_INDEX})
 

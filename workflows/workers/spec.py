@@ -19,6 +19,7 @@ from workflows.base.model import Frozen
 MANAGED_BY = "ottoscaler"
 # A cleanup stage's workers learn the pipeline's outcome so far from it (pipeline/cleanup.py).
 PIPELINE_STATUS_ENV = "OTTO_PIPELINE_STATUS"
+PIPELINE_OUTCOMES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 DEFAULT_PENDING_TIMEOUT_SECONDS = 300
 
 
