@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, NotFound
 from gateway.pipelines.stream import PipelineHandle
@@ -46,6 +47,11 @@ async def approve_stage(
         raise FailedPrecondition(f"pipeline_id: pipeline {pipeline_id} has ended ({state})")
     try:
         receipt = await handle.execute_update(PipelineWorkflow.approve_stage, answer)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        # It ended since describe() said it ran.
+        raise FailedPrecondition(f"pipeline_id: pipeline {pipeline_id} has ended") from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if not isinstance(cause, ApplicationError):

@@ -183,3 +183,15 @@ async def test_test_pipeline_cleanup_tells_its_workers_the_outcome(
     assert "[teardown] the pipeline is COMPLETED" in out
     assert 'when: pipeline.status == "FAILED" is false' in out
     assert out.splitlines()[-1] == "pipeline completed"
+
+
+async def test_retry_pipeline_runs_cleanup_again(stub: pb_grpc.OttoscalerServiceAsyncStub) -> None:
+    req = request(stage("lint"), stage("build", exit_code="3"), cleanup(stage("teardown")))
+    first = [e async for e in stub.ExecutePipeline(req)]
+    assert first[-1].status == pb.STAGE_FAILED
+    retried = [
+        e async for e in stub.RetryPipeline(pb.RetryPipelineRequest(pipeline_id=req.pipeline_id))
+    ]
+    messages = {(e.stage_id, e.status): e.message for e in retried if e.stage_id}
+    assert messages[("lint", pb.STAGE_COMPLETED)] == "reused from the previous run"
+    assert messages[("teardown", pb.STAGE_COMPLETED)] == "1/1 workers succeeded in 1 attempt(s)"
