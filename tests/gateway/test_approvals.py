@@ -13,9 +13,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from gateway.app import Running
-from gateway.cli.test_pipeline import main
-from gateway.settings import RuntimeKind
 from gateway.temporal.devserver import temporal_binary
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -262,15 +259,3 @@ BAD_REQUESTS = {
         "stages[0].cleanup: an approval stage cannot be a cleanup stage",
     ),
 }
-
-
-@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
-async def test_test_pipeline_approve_answers_the_approval_and_deploys(
-    ottoscaler: Running, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["-server", f"127.0.0.1:{ottoscaler.grpc_port}", "-type", "approval", "-approve"]
-    assert await asyncio.to_thread(main, argv) == 0
-    out = capsys.readouterr().out
-    assert "waiting for approval (at most 600s): answer with ApproveStage" in out
-    assert "approve-deploy: stage approve-deploy approved by test-pipeline" in out
-    assert out.splitlines()[-1] == "pipeline completed"

@@ -3,15 +3,11 @@ whatever the outcome, and the pipeline's outcome stays true."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from gateway.app import Running
-from gateway.cli.test_pipeline import main
 from gateway.pipelines.wire import stage_from_wire
-from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.test_execute_pipeline import request, stage, transitions
@@ -171,18 +167,6 @@ def test_a_cleanup_stage_without_a_timeout_gets_the_default_bound() -> None:
     """So that cleanup after a cancel always ends."""
     assert stage_from_wire(pb.PipelineStage(stage_id="t", cleanup=True)).timeout_seconds == 600
     assert stage_from_wire(pb.PipelineStage(stage_id="t")).timeout_seconds == 0
-
-
-@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
-async def test_test_pipeline_cleanup_tells_its_workers_the_outcome(
-    ottoscaler: Running, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["-server", f"127.0.0.1:{ottoscaler.grpc_port}", "-type", "cleanup", "-logs"]
-    assert await asyncio.to_thread(main, argv) == 0
-    out = capsys.readouterr().out
-    assert "[teardown] the pipeline is COMPLETED" in out
-    assert 'when: pipeline.status == "FAILED" is false' in out
-    assert out.splitlines()[-1] == "pipeline completed"
 
 
 async def test_retry_pipeline_runs_cleanup_again(stub: pb_grpc.OttoscalerServiceAsyncStub) -> None:
