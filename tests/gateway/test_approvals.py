@@ -177,7 +177,7 @@ BAD_ANSWERS = {
     "no approver": (answer("p", approver=""), "approver: is required: who answers the approval"),
     "an approver too long": (answer("p", approver="a" * 257), "approver: has 257 characters"),
     "a NUL in the comment": (answer("p", comment="ok\0"), "comment: contains a NUL character"),
-    "a comment too long": (answer("p", comment="c" * 4097), "comment: has 4097 characters"),
+    "a comment too long": (answer("p", comment="c" * 1025), "comment: has 1025 characters"),
 }
 
 
@@ -253,6 +253,11 @@ BAD_REQUESTS = {
     "an approval stage with two workers": (
         request(pb.PipelineStage(stage_id="gate", type="approval", worker_count=2)),
         "stages[0].worker_count: 2: an approval stage runs no worker",
+    ),
+    # Each answer may put 1,280 characters in the snapshot, which every query returns.
+    "150 approval stages": (
+        request(*(gate(f"gate-{n}") for n in range(150))),
+        "stages: 150 stages of 150 workers in all make the pipeline's progress about",
     ),
     "an approval stage that is a cleanup stage": (
         request(pb.PipelineStage(stage_id="gate", type="approval", cleanup=True)),

@@ -11,6 +11,7 @@ its outputs; rejected or timed out, it fails.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -28,7 +29,9 @@ WAITING = "waiting for approval"
 # started then replay so. Asked only for such a stage: other runs record no marker.
 APPROVAL_STAGES_PATCH = "approval-stages"
 MAX_APPROVER_CHARS = 256
-MAX_COMMENT_CHARS = 4096
+MAX_COMMENT_CHARS = 1024
+# An answer in the snapshot's outputs: its texts at 4 bytes a character (UTF-8), and keys.
+ANSWER_BYTES = 4 * (MAX_APPROVER_CHARS + MAX_COMMENT_CHARS) + 64
 # The Update's refusals, by ApplicationError type (the gateway maps them to status codes).
 UNKNOWN_STAGE = "UnknownStage"
 NOT_WAITING = "NotWaiting"
@@ -63,6 +66,11 @@ def check_approval_stage(field: str, stage: StageSpec) -> None:
         )
     if stage.cleanup:
         raise SpecError(f"{field}.cleanup", "an approval stage cannot be a cleanup stage")
+
+
+def answers_bytes(stages: Iterable[StageSpec]) -> int:
+    """What the approval stages' answers may add to the pipeline's snapshot."""
+    return ANSWER_BYTES * sum(1 for s in stages if is_approval(s))
 
 
 def check_answer(answer: ApprovalAnswer) -> None:

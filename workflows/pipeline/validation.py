@@ -16,7 +16,7 @@ from workflows.base.checks import (
     check_text,
 )
 from workflows.base.sizes import MAX_PAYLOAD_BYTES, WORKFLOW_TASK_BYTES_BUDGET, json_bytes
-from workflows.pipeline.approval import check_approval_stage, is_approval
+from workflows.pipeline.approval import answers_bytes, check_approval_stage, is_approval
 from workflows.pipeline.cleanup import check_cleanup
 from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
@@ -117,8 +117,9 @@ def _check_workflow_tasks(stages: tuple[StageSpec, ...]) -> None:
 
 
 def _check_progress(stages: tuple[StageSpec, ...]) -> None:
-    """Every query answer carries the snapshot: every stage's state and workers' names."""
-    size = snapshot_bytes(stages)
+    """Every query answer carries the snapshot: every stage's state and workers' names,
+    and the approvers' answers."""
+    size = snapshot_bytes(stages) + answers_bytes(stages)
     if size > SNAPSHOT_BYTES_BUDGET:
         workers = sum(s.worker_count for s in stages)
         raise SpecError(
