@@ -6,6 +6,7 @@ from datetime import datetime
 
 from gateway.timestamps import rfc3339
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.pipeline.matrix import MatrixAxis, combination_count
 from workflows.pipeline.models import (
     PipelineSnapshot,
     PipelineSpec,
@@ -27,12 +28,12 @@ def wire_status(status: StageStatus) -> pb.StageStatus.ValueType:
 
 def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
     retry = stage.retry_policy
+    matrix = tuple(MatrixAxis(name=a.name, values=tuple(a.values)) for a in stage.matrix)
     return StageSpec(
         stage_id=stage.stage_id,
         type=stage.type or "custom",
         name=stage.name or stage.stage_id,
-        # proto3 cannot tell an unset worker_count from 0, so 0 means 1.
-        worker_count=stage.worker_count or 1,
+        worker_count=_worker_count(stage.worker_count, matrix),
         depends_on=tuple(stage.depends_on),
         config=dict(stage.config),
         image=stage.image,
@@ -45,7 +46,16 @@ def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
             retryable_failures=tuple(retry.retryable_failures),
         ),
         when=stage.when,
+        matrix=matrix,
     )
+
+
+def _worker_count(given: int, matrix: tuple[MatrixAxis, ...]) -> int:
+    """proto3 cannot tell an unset worker_count from 0, so 0 means 1; with a matrix, 0 and
+    1 mean its product (validation refuses any other count but the product)."""
+    if matrix and given in (0, 1):
+        return combination_count(matrix)
+    return given or 1
 
 
 def pipeline_from_wire(request: pb.PipelineRequest) -> PipelineSpec:
@@ -83,6 +93,7 @@ def event_to_wire(pipeline_id: str, event: ProgressEvent) -> pb.PipelineProgress
         completed_at=rfc3339(event.completed_at),
         error_message=event.error_message,
         metrics=metrics_to_wire(event.metrics) if event.metrics else None,
+        outputs=event.outputs,
     )
 
 

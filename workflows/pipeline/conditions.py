@@ -76,9 +76,15 @@ def check_condition(field: str, stage: StageSpec) -> None:
             )
 
 
-def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageStatus]) -> bool:
-    """The stage's condition, given its dependencies' final statuses. Raises
-    ConditionError when it fails to evaluate or is not a bool."""
+def evaluate(
+    spec: PipelineSpec,
+    stage: StageSpec,
+    status: Mapping[str, StageStatus],
+    outputs: Mapping[str, Mapping[str, str]],
+) -> bool:
+    """The stage's condition, given its dependencies' final statuses and outputs (a
+    skipped dependency has none). Raises ConditionError when it fails to evaluate or is
+    not a bool."""
     activation = {
         "pipeline": json_to_cel(
             {
@@ -90,7 +96,10 @@ def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageSta
             }
         ),
         "stages": json_to_cel(
-            {dep: {"status": status[dep].value, "outputs": {}} for dep in stage.depends_on}
+            {
+                dep: {"status": status[dep].value, "outputs": dict(outputs.get(dep, {}))}
+                for dep in stage.depends_on
+            }
         ),
     }
     try:

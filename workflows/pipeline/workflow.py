@@ -42,6 +42,7 @@ from workflows.pipeline.outcome import (
     fails_when_failed,
     pipeline_failed,
 )
+from workflows.pipeline.outputs import OutputsConflict, check_pipeline_total, outputs_env
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
 from workflows.pipeline.secrets import stage_secret_refs
@@ -77,6 +78,7 @@ class PipelineWorkflow:
             ],
         )
         self._specs = {s.stage_id: s for s in inp.spec.stages}
+        self._matrices = {s.stage_id: s.matrix for s in inp.spec.stages if s.matrix}
         self._graph: Graph = {s.stage_id: s.depends_on for s in inp.spec.stages}
         self._children = child_stages(inp.spec.stages)
         self._running: dict[str, asyncio.Task[StageResult]] = {}
@@ -140,7 +142,8 @@ class PipelineWorkflow:
         self._update_pipeline(StageStatus.RUNNING, f"pipeline started: {len(spec.stages)} stages")
         for stage_id in inp.reuse_completed:
             if stage_id in self._progress.stages:
-                self._progress.stage_reused(workflow.now(), stage_id)
+                outputs = inp.reused_outputs.get(stage_id, {})
+                self._progress.stage_reused(workflow.now(), stage_id, outputs)
                 self._show_stages()
         graph = self._graph
         deadline = self._start_deadline(spec.timeout_seconds)
@@ -230,7 +233,9 @@ class PipelineWorkflow:
     def _condition_holds(self, stage: StageSpec) -> bool:
         """Evaluates the stage's `when`; false skips it, an error fails it."""
         try:
-            holds = evaluate(self._input.spec, stage, self._progress.stage_status())
+            holds = evaluate(
+                self._input.spec, stage, self._progress.stage_status(), self._stage_outputs()
+            )
         except ConditionError as err:
             error = f"when: {stage.when} could not be evaluated: {err}"
             self._progress.stage_ended(
@@ -265,13 +270,26 @@ class PipelineWorkflow:
     def _fail_fast(self) -> bool:
         return self._input.spec.metadata.get(FAIL_FAST_KEY, "").lower() == "true"
 
+    def _stage_outputs(self) -> dict[str, dict[str, str]]:
+        return {sid: s.outputs for sid, s in self._progress.stages.items() if s.outputs}
+
     async def _run_stage(self, stage: StageSpec) -> StageResult:
         spec = self._input.spec
         run = workflow.info().run_id
         secrets = stage_secret_refs(spec, stage)
+        try:
+            env = outputs_env(self._graph, stage.stage_id, self._stage_outputs())
+        except OutputsConflict as err:
+            return StageResult(
+                status=StageStatus.FAILED,
+                attempt=0,
+                worker_pod_names=(),
+                message="upstream outputs conflict",
+                error_message=str(err),
+            )
         if stage.stage_id not in self._children:
             ctx = StageContext(
-                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets
+                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets, env
             )
             return await run_stage(ctx, self)
         inp = StageInput(
@@ -281,6 +299,7 @@ class PipelineWorkflow:
             run=run,
             stage=stage,
             secrets=secrets,
+            outputs_env=env,
         )
         try:
             return await workflow.execute_child_workflow(
@@ -316,6 +335,7 @@ class PipelineWorkflow:
         self._show_stages()
 
     def _finish_stage(self, graph: Graph, stage_id: str, result: StageResult) -> None:
+        result = self._within_outputs_budget(stage_id, result)
         self._progress.stage_ended(
             workflow.now(),
             stage_id,
@@ -325,10 +345,23 @@ class PipelineWorkflow:
             worker_pod_names=result.worker_pod_names,
             error_message=result.error_message,
             metrics=result.metrics,
+            outputs=result.outputs,
         )
         if result.status is StageStatus.FAILED:
             self._skip_downstream(graph, stage_id, result.error_message)
         self._show_stages()
+
+    def _within_outputs_budget(self, stage_id: str, result: StageResult) -> StageResult:
+        """A completed stage whose outputs would pass the pipeline's budget fails."""
+        if not result.outputs:
+            return result
+        try:
+            check_pipeline_total(result.outputs, self._stage_outputs().values())
+        except OutputsConflict as err:
+            return result.model_copy(
+                update={"status": StageStatus.FAILED, "error_message": str(err), "outputs": {}}
+            )
+        return result
 
     def _skip_downstream(self, graph: Graph, stage_id: str, error: str) -> None:
         now = workflow.now()
@@ -354,7 +387,7 @@ class PipelineWorkflow:
         self._update_pipeline(status, message)
         page = self._progress.tail(FINAL_EVENTS)
         if status is StageStatus.FAILED and fails_when_failed():
-            table = visibility.stage_table(self._progress.stages.values())
+            table = visibility.stage_table(self._progress.stages.values(), self._matrices)
             raise pipeline_failed(message, page, table)
         return page
 
@@ -371,7 +404,8 @@ class PipelineWorkflow:
 
     def _write_stage_table(self) -> None:
         self._stages_shown = True
-        workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
+        table = visibility.stage_table(self._progress.stages.values(), self._matrices)
+        workflow.set_current_details(table)
 
     def _update_pipeline(self, status: StageStatus, message: str) -> None:
         self._progress.update_pipeline(workflow.now(), status, message)
