@@ -15,8 +15,7 @@ container's environment (a stage's env-like config keys end up there):
                          ("A,B"); a value with a newline prints as several lines
     FAKE_OUTPUTS         what the container writes to its terminationMessagePath: the
                          kubelet reports its last 4,096 bytes as the terminated state's
-                         message, as a real one does (with FallbackToLogsOnError, an empty
-                         file of a failed container reports the log's tail instead)
+                         message, as a real one does
 
 Variables taken from a Secret (valueFrom.secretKeyRef) are read from the emulator's
 Secrets as the container starts; a missing Secret or key holds the container waiting with
@@ -211,18 +210,13 @@ class FakeKubelet:
         elif done:
             self._terminate(pod, env)
 
-    def _termination_message(self, pod: Json, env: dict[str, str], *, failed: bool) -> str:
-        """The kubelet reads at most the last 4,096 bytes of the file (its
-        MaxContainerTerminationMessageLength), and the log's tail only when told to."""
-        container = pod["spec"]["containers"][0]
-        if not container.get("terminationMessagePath", "/dev/termination-log"):
+    def _termination_message(self, pod: Json, env: dict[str, str]) -> str:
+        """A kubelet reads the last 4,096 bytes of the file (its
+        MaxContainerTerminationMessageLength); Ottoscaler's policy File never asks it
+        for the log's tail instead."""
+        if not pod["spec"]["containers"][0].get("terminationMessagePath"):
             return ""
         written = env.get("FAKE_OUTPUTS", "").encode()[-TERMINATION_MESSAGE_BYTES:]
-        policy = container.get("terminationMessagePolicy", "File")
-        if not written and failed and policy == "FallbackToLogsOnError":
-            namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-            tail = "\n".join(line.text for line in self._store.logs(namespace, name)[-80:])
-            written = tail.encode()[-2048:]
         return written.decode(errors="replace")
 
     def _fail_pod(self, pod: Json, reason: str, message: str) -> None:
@@ -248,7 +242,7 @@ class FakeKubelet:
             "startedAt": started,
             "finishedAt": now_rfc3339(),
         }
-        message = self._termination_message(pod, env, failed=exit_code != 0)
+        message = self._termination_message(pod, env)
         if message:
             terminated["message"] = message
         phase = "Succeeded" if exit_code == 0 else "Failed"
