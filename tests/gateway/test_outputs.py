@@ -189,3 +189,17 @@ async def test_retry_pipeline_passes_on_the_outputs_of_the_stages_it_reuses(
     reused = next(e for e in again if e.stage_id == "build" and e.status == pb.STAGE_COMPLETED)
     assert reused.message == "reused from the previous run"
     assert outputs_of(again) == {"build": {"version": "7"}, "test": {"got": "7"}}
+
+
+@pytest.mark.parametrize("runtime_kind", [RuntimeKind.LOCAL])
+async def test_a_secret_written_to_outputs_is_masked(
+    stub: pb_grpc.OttoscalerServiceAsyncStub,
+) -> None:
+    req = pb.PipelineRequest(
+        pipeline_id=f"out-{uuid.uuid4().hex[:8]}",
+        stages=[shell("build", 'echo "token=$API_TOKEN" > "$OTTO_OUTPUTS"')],
+        secrets={"API_TOKEN": "s3cr3t-t0ken"},
+    )
+    events = [event async for event in stub.ExecutePipeline(req)]
+
+    assert outputs_of(events) == {"build": {"token": "***"}}
