@@ -3,19 +3,17 @@ labels and Web UI summary; bad matrices are INVALID_ARGUMENT with nothing starte
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from gateway.app import Running
-from gateway.cli.test_pipeline import main
 from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.history_specs import scheduled_specs
+from tests.gateway.sample_runs import sample_output
 from tests.gateway.test_execute_pipeline import request, stage
 from workflows.workers.naming import pipeline_workflow_id
 
@@ -154,9 +152,7 @@ async def test_one_shard_per_combination_each_with_its_env_labels_and_summary(
 async def test_test_pipeline_matrix_runs_every_combination(
     ottoscaler: Running, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["-server", f"127.0.0.1:{ottoscaler.grpc_port}", "-type", "matrix", "-logs"]
-    assert await asyncio.to_thread(main, argv) == 0
-    out = capsys.readouterr().out
+    out = await sample_output(ottoscaler, "matrix", capsys)
     assert "[test] on macos with Python 3.12" in out
     assert (
         "outputs: linux_py311=passed, linux_py312=passed, linux_py313=passed, "

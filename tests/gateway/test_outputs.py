@@ -3,20 +3,21 @@ workers' environment and `when`; bad outputs and disagreeing shards fail the sta
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
 
 from gateway.app import Running
-from gateway.cli.test_pipeline import main
 from gateway.settings import RuntimeKind
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from tests.gateway.history_specs import scheduled_specs
+from tests.gateway.sample_runs import sample_output
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.gateway.test_pipeline_lifecycle import sh
 
 
 def outputs_of(events: list[pb.PipelineProgress]) -> dict[str, dict[str, str]]:
@@ -32,14 +33,8 @@ def when(s: pb.PipelineStage, expression: str) -> pb.PipelineStage:
     return s
 
 
-def shell(stage_id: str, script: str, *deps: str, workers: int = 1) -> pb.PipelineStage:
-    return pb.PipelineStage(
-        stage_id=stage_id,
-        depends_on=deps,
-        worker_count=workers,
-        command=["sh", "-c", script],
-        timeout_seconds=60,
-    )
+def local_request(*stages: pb.PipelineStage, **fields: Any) -> pb.PipelineRequest:
+    return pb.PipelineRequest(pipeline_id=f"out-{uuid.uuid4().hex[:8]}", stages=stages, **fields)
 
 
 async def test_outputs_reach_the_event_get_pipeline_downstream_env_and_conditions(
@@ -131,15 +126,10 @@ async def test_two_upstream_outputs_naming_one_variable_fail_the_stage_before_it
 async def test_local_workers_write_outputs_to_their_own_file(
     stub: pb_grpc.OttoscalerServiceAsyncStub,
 ) -> None:
-    req = pb.PipelineRequest(
-        pipeline_id=f"out-{uuid.uuid4().hex[:8]}",
-        stages=[
-            shell(
-                "build", 'echo "version=2.0" > "$OTTO_OUTPUTS"; echo "url=x=y" >> "$OTTO_OUTPUTS"'
-            ),
-            shell("test", 'echo "got=$OTTO_OUTPUT_BUILD_VERSION" > "$OTTO_OUTPUTS"', "build"),
-            shell("fifo", 'rm -f "$OTTO_OUTPUTS"; mkfifo "$OTTO_OUTPUTS"', "build"),
-        ],
+    req = local_request(
+        sh("build", 'echo "version=2.0" > "$OTTO_OUTPUTS"; echo "url=x=y" >> "$OTTO_OUTPUTS"'),
+        sh("test", 'echo "got=$OTTO_OUTPUT_BUILD_VERSION" > "$OTTO_OUTPUTS"', "build"),
+        sh("fifo", 'rm -f "$OTTO_OUTPUTS"; mkfifo "$OTTO_OUTPUTS"', "build"),
     )
     events = [event async for event in stub.ExecutePipeline(req)]
 
@@ -153,9 +143,7 @@ async def test_local_workers_write_outputs_to_their_own_file(
 async def test_test_pipeline_outputs_passes_the_version_downstream(
     ottoscaler: Running, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["-server", f"127.0.0.1:{ottoscaler.grpc_port}", "-type", "outputs", "-logs"]
-    assert await asyncio.to_thread(main, argv) == 0
-    out = capsys.readouterr().out
+    out = await sample_output(ottoscaler, "outputs", capsys)
     assert "outputs: version=1.4.1" in out
     assert "[test] testing 1.4.1" in out
     assert "outputs: tested=1.4.1" in out
@@ -167,16 +155,9 @@ async def test_retry_pipeline_passes_on_the_outputs_of_the_stages_it_reuses(
     stub: pb_grpc.OttoscalerServiceAsyncStub, tmp_path: Path
 ) -> None:
     fixed = tmp_path / "fixed"
-    req = pb.PipelineRequest(
-        pipeline_id=f"out-{uuid.uuid4().hex[:8]}",
-        stages=[
-            shell("build", 'echo "version=7" > "$OTTO_OUTPUTS"'),
-            shell(
-                "test",
-                f'test -e {fixed} && echo "got=$OTTO_OUTPUT_BUILD_VERSION" > "$OTTO_OUTPUTS"',
-                "build",
-            ),
-        ],
+    script = f'test -e {fixed} && echo "got=$OTTO_OUTPUT_BUILD_VERSION" > "$OTTO_OUTPUTS"'
+    req = local_request(
+        sh("build", 'echo "version=7" > "$OTTO_OUTPUTS"'), sh("test", script, "build")
     )
     first = [event async for event in stub.ExecutePipeline(req)]
     assert first[-1].status == pb.STAGE_FAILED
@@ -195,9 +176,8 @@ async def test_retry_pipeline_passes_on_the_outputs_of_the_stages_it_reuses(
 async def test_a_secret_written_to_outputs_is_masked(
     stub: pb_grpc.OttoscalerServiceAsyncStub,
 ) -> None:
-    req = pb.PipelineRequest(
-        pipeline_id=f"out-{uuid.uuid4().hex[:8]}",
-        stages=[shell("build", 'echo "token=$API_TOKEN" > "$OTTO_OUTPUTS"')],
+    req = local_request(
+        sh("build", 'echo "token=$API_TOKEN" > "$OTTO_OUTPUTS"'),
         secrets={"API_TOKEN": "s3cr3t-t0ken"},
     )
     events = [event async for event in stub.ExecutePipeline(req)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from workflows.pipeline.dag import Graph
+from workflows.pipeline.dag import Graph, upstream
 from workflows.workers.outputs import outputs_bytes
 
 MAX_STAGE_OUTPUTS_BYTES = 4000
@@ -76,18 +76,6 @@ def check_pipeline_total(stage_outputs: Outputs, others: Iterable[Outputs]) -> N
             f"outputs: the pipeline's outputs would be {total} bytes, "
             f"at most {MAX_PIPELINE_OUTPUTS_BYTES} in all"
         )
-
-
-def upstream(graph: Graph, stage_id: str) -> list[str]:
-    """Every stage the stage depends on, directly or not, in a stable order."""
-    seen: set[str] = set()
-    pending = list(graph[stage_id])
-    while pending:
-        dep = pending.pop()
-        if dep not in seen:
-            seen.add(dep)
-            pending.extend(graph[dep])
-    return sorted(seen)
 
 
 def outputs_env(graph: Graph, stage_id: str, outputs: Mapping[str, Outputs]) -> dict[str, str]:
