@@ -6,7 +6,7 @@ from datetime import datetime
 
 from gateway.timestamps import rfc3339
 from ottoscaler.v1 import ottoscaler_pb2 as pb
-from workflows.pipeline.matrix import MatrixAxis, combination_count
+from workflows.pipeline.matrix import MAX_AXES, MatrixAxis, combination_count
 from workflows.pipeline.models import (
     PipelineSnapshot,
     PipelineSpec,
@@ -53,7 +53,9 @@ def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
 def _worker_count(given: int, matrix: tuple[MatrixAxis, ...]) -> int:
     """proto3 cannot tell an unset worker_count from 0, so 0 means 1; with a matrix, 0 and
     1 mean its product (validation refuses any other count but the product)."""
-    if matrix and given in (0, 1):
+    # Past MAX_AXES validation refuses the matrix: its product is never computed then,
+    # however many axes a hostile request holds.
+    if matrix and given in (0, 1) and len(matrix) <= MAX_AXES:
         return combination_count(matrix)
     return given or 1
 

@@ -46,6 +46,10 @@ BAD_REQUESTS = {
         request(with_matrix(stage("t"), *[(f"a{n}", ["x", "y"]) for n in range(8)])),
         "stages[0].matrix: makes 256 combinations, at most 10 (MAX_WORKERS_PER_TASK)",
     ),
+    "a hundred thousand axes": (
+        request(with_matrix(stage("t"), *[(f"a{n}", ["x", "y"]) for n in range(100_000)])),
+        "stages[0].matrix: has 100000 axes, at most 8",
+    ),
     "too many axes": (
         request(with_matrix(stage("t"), *[(f"a{n}", ["x"]) for n in range(9)])),
         "stages[0].matrix: has 9 axes, at most 8",

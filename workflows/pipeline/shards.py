@@ -26,6 +26,8 @@ from workflows.workers.spec import (
     pending_timeout,
 )
 
+DERIVED = ("OTTO_MATRIX", "OTTO_OUTPUT_")
+
 
 class StageContext:
     """What a stage's shards share: the pipeline identity and the run that owns them."""
@@ -54,7 +56,9 @@ class StageContext:
 
     def worker_spec(self, shard: int, attempt: int) -> WorkerSpec:
         stage = self.stage
-        env = env_from_config(stage.config)
+        # A config key never poses as a matrix value or an upstream output, which the
+        # signature leaves out (workflows/workers/signed.py).
+        env = {k: v for k, v in env_from_config(stage.config).items() if not k.startswith(DERIVED)}
         labels: dict[str, str] = {}
         if self.secrets is not None:
             # A secret wins over a config key of its name: its value must not be replaced.
