@@ -17,6 +17,7 @@ import hmac
 from temporalio.exceptions import ApplicationError
 
 from activities.logs.credentials import with_agent_credential
+from workflows.pipeline.matrix import is_own_combination
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.secrets import stage_secret_refs
 from workflows.pipeline.shards import StageContext
@@ -93,7 +94,11 @@ class Admission:
         pipeline or pool it was made for, so a copy lifted from one history cannot run
         anywhere else (and Temporal runs one workflow per id at a time)."""
         status = spec.env.get(PIPELINE_STATUS_ENV, "COMPLETED")
-        signed = self.signer.signed(spec) and _signed_for(spec, workflow_id)
+        signed = (
+            self.signer.signed(spec)
+            and _signed_for(spec, workflow_id)
+            and is_own_combination(spec.env, spec.labels)
+        )
         if not signed or status not in PIPELINE_OUTCOMES:
             raise ApplicationError(NOT_SIGNED, type=UNSIGNED_SPEC, non_retryable=True)
         count = spec.env.get(WORKER_COUNT_ENV, "")

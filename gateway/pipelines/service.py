@@ -194,13 +194,17 @@ class PipelineService:
                 "Ottoscaler's gateway (or with another signing key); start it with "
                 "ExecutePipeline"
             )
-        reuse = tuple(s.stage_id for s in snap.stages if s.status is StageStatus.COMPLETED)
+        completed = [s for s in snap.stages if s.status is StageStatus.COMPLETED]
+        reuse = tuple(s.stage_id for s in completed)
+        outputs = {s.stage_id: s.outputs for s in completed if s.outputs}
         spec = last.spec.model_copy(
             update={"triggered_by": request.triggered_by or last.spec.triggered_by}
         )
         self.validate(spec)
         new_run = await self._start(
-            PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
+            PipelineInput(
+                spec=spec, limits=self.limits, reuse_completed=reuse, reused_outputs=outputs
+            )
         )
         with reattach_hint(spec.pipeline_id):
             async for event in self._from_start(new_run):

@@ -341,6 +341,9 @@ class CountingRuntime:
             self._metrics.worker_start_seconds.labels(runtime=self.name).observe(max(seconds, 0))
         return outcome
 
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        return await self._runtime.read_outputs(spec)
+
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         return await self._runtime.list(labels)
 

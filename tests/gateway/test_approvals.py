@@ -259,6 +259,16 @@ BAD_REQUESTS = {
         request(*(gate(f"gate-{n}") for n in range(150))),
         "stages: 150 stages of 150 workers in all make the pipeline's progress about",
     ),
+    "an approval stage with a matrix": (
+        request(
+            pb.PipelineStage(
+                stage_id="gate",
+                type="approval",
+                matrix=[pb.MatrixAxis(name="os", values=["linux", "mac"])],
+            )
+        ),
+        "stages[0].matrix: an approval stage runs no worker; leave it empty",
+    ),
     "an approval stage that is a cleanup stage": (
         request(pb.PipelineStage(stage_id="gate", type="approval", cleanup=True)),
         "stages[0].cleanup: an approval stage cannot be a cleanup stage",

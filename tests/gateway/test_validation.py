@@ -14,6 +14,7 @@ from tests.gateway.test_approvals import BAD_REQUESTS as APPROVALS
 from tests.gateway.test_cleanup import BAD_REQUESTS as CLEANUP
 from tests.gateway.test_deadline_and_conditions import BAD_REQUESTS as DEADLINES_AND_CONDITIONS
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.gateway.test_matrix import BAD_REQUESTS as MATRICES
 from workflows.workers.naming import pipeline_workflow_id
 
 
@@ -48,6 +49,7 @@ BAD_REQUESTS = {
     **DEADLINES_AND_CONDITIONS,
     **APPROVALS,
     **CLEANUP,
+    **MATRICES,
     "no stages": (request(), "stages: must contain at least one stage"),
     "missing stage_id": (request(stage("")), "stages[0].stage_id: is required"),
     "duplicate stage_id": (

@@ -3,12 +3,14 @@
 Runs each scenario on a fresh Temporal dev server with the mock runtime and writes the
 pipeline's history, and each stage child's where a stage runs in one, as JSON beside
 this file. Re-record after an
-intended workflow change that needs no patch, and commit the result.
+intended workflow change that needs no patch, and commit the result
+(`python -m tests.histories.record outputs matrix` records only the scenarios named).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +30,7 @@ from tests.builders import mock_stage, pipeline, start, worker
 from tests.signing import admission
 from tests.waiting import eventually
 from workflows.pipeline.approval import ApprovalAnswer
+from workflows.pipeline.matrix import MatrixAxis
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.workflow import PipelineWorkflow
 
@@ -36,6 +39,10 @@ HERE = Path(__file__).resolve().parent
 
 def _cleanup(stage: StageSpec, when: str) -> StageSpec:
     return stage.model_copy(update={"cleanup": True, "when": when})
+
+
+def with_config(stage: StageSpec, config: dict[str, str]) -> StageSpec:
+    return stage.model_copy(update={"config": {**stage.config, **config}})
 
 
 SCENARIOS: dict[str, PipelineSpec] = {
@@ -96,6 +103,29 @@ SCENARIOS: dict[str, PipelineSpec] = {
     "cleanup-cancel": pipeline(
         mock_stage("slow", duration=60), _cleanup(mock_stage("teardown", timeout=60), "")
     ),
+    # "build"'s two shards write the same version; "test" sees it in its environment and
+    # in its condition, and reports it back.
+    "outputs": pipeline(
+        with_config(mock_stage("build", workers=2), {"mock.outputs": "version=1.2.3"}),
+        with_config(
+            mock_stage("test", "build"), {"mock.outputs": "seen=${OTTO_OUTPUT_BUILD_VERSION}"}
+        ).model_copy(update={"when": 'stages.build.outputs.version == "1.2.3"'}),
+    ),
+    # One shard per combination of os and py, each writing its own key.
+    "matrix": pipeline(
+        with_config(
+            mock_stage("test", workers=4),
+            {"mock.outputs": "${OTTO_MATRIX_OS}_${OTTO_WORKER_INDEX}=ok"},
+        ).model_copy(
+            update={
+                "matrix": (
+                    MatrixAxis(name="os", values=("linux", "mac")),
+                    MatrixAxis(name="py", values=("3.11", "3.12")),
+                )
+            }
+        ),
+        mock_stage("report", "test"),
+    ),
 }
 CROWDED = {"room"}
 CANCELLED = {"cancel", "cleanup-cancel"}
@@ -136,7 +166,8 @@ async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -
         raise AssertionError(f"{name}: the run ended without its result")
 
 
-async def record() -> list[Path]:
+async def record(names: list[str]) -> list[Path]:
+    """Records the named scenarios, every one when none is named."""
     written: list[Path] = []
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
@@ -147,6 +178,8 @@ async def record() -> list[Path]:
         crowded_queue = f"{task_queue}-crowded"
         async with worker(env.client, task_queue), crowded_worker(env.client, crowded_queue):
             for name, spec in SCENARIOS.items():
+                if names and name not in names:
+                    continue
                 spec = spec.model_copy(update={"pipeline_id": f"history-{name}"})
                 queue = crowded_queue if name in CROWDED else task_queue
                 await _run(env.client, queue, name, spec)
@@ -163,5 +196,5 @@ async def record() -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    for path in asyncio.run(record(sys.argv[1:])):
         print(path.relative_to(HERE.parent.parent))

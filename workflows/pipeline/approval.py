@@ -60,6 +60,9 @@ def check_approval_stage(field: str, stage: StageSpec) -> None:
     for name, value in (("image", stage.image), ("command", stage.command), ("args", stage.args)):
         if value:
             raise SpecError(f"{field}.{name}", "an approval stage runs no worker; leave it empty")
+    # Checked before worker_count, which a matrix makes the product of its axes.
+    if stage.matrix:
+        raise SpecError(f"{field}.matrix", "an approval stage runs no worker; leave it empty")
     if stage.worker_count != 1:
         raise SpecError(
             f"{field}.worker_count", f"{stage.worker_count}: an approval stage runs no worker"

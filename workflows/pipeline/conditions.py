@@ -80,11 +80,13 @@ def evaluate(
     spec: PipelineSpec,
     stage: StageSpec,
     status: Mapping[str, StageStatus],
+    outputs: Mapping[str, Mapping[str, str]],
     pipeline_status: StageStatus = StageStatus.RUNNING,
 ) -> bool:
-    """The stage's condition, given its dependencies' final statuses. Raises
-    ConditionError when it fails to evaluate or is not a bool. pipeline_status: RUNNING,
-    or for a cleanup stage the outcome of the other stages (cleanup.py)."""
+    """The stage's condition, given its dependencies' final statuses and outputs (a
+    skipped dependency has none). Raises ConditionError when it fails to evaluate or is
+    not a bool. pipeline_status: RUNNING, or for a cleanup stage the outcome of the other
+    stages (cleanup.py)."""
     activation = {
         "pipeline": json_to_cel(
             {
@@ -97,7 +99,10 @@ def evaluate(
             }
         ),
         "stages": json_to_cel(
-            {dep: {"status": status[dep].value, "outputs": {}} for dep in stage.depends_on}
+            {
+                dep: {"status": status[dep].value, "outputs": dict(outputs.get(dep, {}))}
+                for dep in stage.depends_on
+            }
         ),
     }
     try:

@@ -17,6 +17,8 @@ class PipelineInput(Frozen):
     limits: Limits = Limits()
     # Stages the previous run completed (RetryPipeline): reported COMPLETED, not run again.
     reuse_completed: tuple[str, ...] = ()
+    # Their outputs in that run: downstream stages and conditions see them as if they ran.
+    reused_outputs: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class StageInput(Frozen):
@@ -29,6 +31,8 @@ class StageInput(Frozen):
     secrets: SecretRefs | None = None
     # A cleanup stage's view of the pipeline's outcome (OTTO_PIPELINE_STATUS); "" otherwise.
     pipeline_status: str = ""
+    # OTTO_OUTPUT_* of the stages upstream of this one (outputs.py).
+    outputs_env: dict[str, str] = Field(default_factory=dict)
 
 
 class StageReport(Frozen):

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from workflows.base.model import Frozen
+from workflows.pipeline.matrix import MatrixAxis
 
 
 class StageStatus(StrEnum):
@@ -59,6 +60,8 @@ class StageSpec(Frozen):
     when: str = ""
     # Runs after every other stage has ended, whatever the outcome (cleanup.py).
     cleanup: bool = False
+    # One shard per combination of the axes' values (matrix.py); worker_count is their product.
+    matrix: tuple[MatrixAxis, ...] = ()
     # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
     secret_names: tuple[str, ...] = ()
     # The gateway's signature over the workers this stage makes (workflows/workers/signed.py).
@@ -104,7 +107,8 @@ class StageState(Frozen):
     completed_at: datetime | None = None
     error_message: str = ""
     metrics: StageMetrics = StageMetrics()
-    # What the stage handed on: an approval's approver and comment.
+    # A completed stage's outputs (its shards' merged, outputs.py), or an approval's
+    # approver and comment (approval.py).
     outputs: dict[str, str] = Field(default_factory=dict)
 
 

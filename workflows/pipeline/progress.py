@@ -71,8 +71,9 @@ class PipelineProgress:
     def stage_scheduled(self, now: datetime, stage_id: str) -> None:
         self._move(now, stage_id, StageStatus.RUNNING, "starting")
 
-    def stage_reused(self, now: datetime, stage_id: str) -> None:
-        self._move(now, stage_id, StageStatus.COMPLETED, "reused from the previous run")
+    def stage_reused(self, now: datetime, stage_id: str, outputs: dict[str, str]) -> None:
+        message = "reused from the previous run"
+        self._move(now, stage_id, StageStatus.COMPLETED, message, outputs=outputs)
 
     def attempt_started(
         self, now: datetime, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
@@ -113,7 +114,7 @@ class PipelineProgress:
         metrics: StageMetrics,
         outputs: dict[str, str] | None = None,
     ) -> None:
-        """A stage's own end: COMPLETED or FAILED after its attempts."""
+        """A stage's own end: COMPLETED (with its outputs) or FAILED after its attempts."""
         self._move(
             now,
             stage_id,

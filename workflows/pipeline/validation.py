@@ -20,6 +20,7 @@ from workflows.pipeline.approval import answers_bytes, check_approval_stage, is_
 from workflows.pipeline.cleanup import check_cleanup
 from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
+from workflows.pipeline.matrix import check_matrix
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.placement import (
     HISTORY_BYTES_BUDGET,
@@ -49,6 +50,8 @@ MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
     check_label_value(f"{field}.stage_id", stage.stage_id)
+    if stage.matrix:
+        check_matrix(field, stage.matrix, stage.worker_count, limits)
     if not 1 <= stage.worker_count <= limits.max_workers_per_stage:
         raise SpecError(
             f"{field}.worker_count",

@@ -54,6 +54,7 @@ from workflows.pipeline.outcome import (
     fails_when_failed,
     pipeline_failed,
 )
+from workflows.pipeline.outputs import OutputsConflict, check_pipeline_total, outputs_env
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
 from workflows.pipeline.secrets import stage_secret_refs
@@ -95,6 +96,9 @@ class PipelineWorkflow:
         self._pipeline_status = StageStatus.RUNNING
         # The reason of a cancel that came while cleanup ran (None: none came).
         self._cancelled_in_cleanup: str | None = None
+        self._matrices = {s.stage_id: s.matrix for s in inp.spec.stages if s.matrix}
+        # Every stage's dependencies, cleanup stages' included: whose outputs a stage sees.
+        self._dependencies: Graph = {s.stage_id: s.depends_on for s in inp.spec.stages}
         self._children = child_stages(inp.spec.stages)
         self._running: dict[str, asyncio.Task[StageResult]] = {}
         # Stages SKIPPED by a false `when` (or after one): they do not fail the pipeline.
@@ -169,7 +173,8 @@ class PipelineWorkflow:
         for stage_id in inp.reuse_completed:
             # Cleanup runs again in every run.
             if stage_id in self._graph:
-                self._progress.stage_reused(workflow.now(), stage_id)
+                outputs = inp.reused_outputs.get(stage_id, {})
+                self._progress.stage_reused(workflow.now(), stage_id, outputs)
                 self._show_stages()
         graph = self._graph
         deadline = self._start_deadline(spec.timeout_seconds)
@@ -299,7 +304,9 @@ class PipelineWorkflow:
         """Evaluates the stage's `when`; false skips it, an error fails it."""
         statuses = self._progress.stage_status()
         try:
-            holds = evaluate(self._input.spec, stage, statuses, self._pipeline_status)
+            holds = evaluate(
+                self._input.spec, stage, statuses, self._stage_outputs(), self._pipeline_status
+            )
         except ConditionError as err:
             error = f"when: {stage.when} could not be evaluated: {err}"
             self._progress.stage_ended(
@@ -334,6 +341,9 @@ class PipelineWorkflow:
     def _fail_fast(self) -> bool:
         return self._input.spec.metadata.get(FAIL_FAST_KEY, "").lower() == "true"
 
+    def _stage_outputs(self) -> dict[str, dict[str, str]]:
+        return {sid: s.outputs for sid, s in self._progress.stages.items() if s.outputs}
+
     async def _run_stage(self, stage: StageSpec) -> StageResult:
         if is_approval(stage) and self._approval_stages():
             self._progress.approval_waiting(workflow.now(), stage.stage_id, waiting_message(stage))
@@ -343,9 +353,26 @@ class PipelineWorkflow:
         run = workflow.info().run_id
         secrets = stage_secret_refs(spec, stage)
         status = self._pipeline_status.value if stage.cleanup else ""
+        try:
+            env = outputs_env(self._dependencies, stage.stage_id, self._stage_outputs())
+        except OutputsConflict as err:
+            return StageResult(
+                status=StageStatus.FAILED,
+                attempt=0,
+                worker_pod_names=(),
+                message="upstream outputs conflict",
+                error_message=str(err),
+            )
         if stage.stage_id not in self._children:
             ctx = StageContext(
-                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets, status
+                spec.pipeline_id,
+                spec.repository,
+                spec.commit_sha,
+                run,
+                stage,
+                secrets,
+                pipeline_status=status,
+                outputs_env=env,
             )
             return await run_stage(ctx, self)
         inp = StageInput(
@@ -356,6 +383,7 @@ class PipelineWorkflow:
             stage=stage,
             secrets=secrets,
             pipeline_status=status,
+            outputs_env=env,
         )
         try:
             return await workflow.execute_child_workflow(
@@ -392,6 +420,7 @@ class PipelineWorkflow:
         self._show_stages()
 
     def _finish_stage(self, graph: Graph, stage_id: str, result: StageResult) -> None:
+        result = self._within_outputs_budget(stage_id, result)
         self._progress.stage_ended(
             workflow.now(),
             stage_id,
@@ -406,6 +435,18 @@ class PipelineWorkflow:
         if result.status is StageStatus.FAILED:
             self._skip_downstream(graph, stage_id, result.error_message)
         self._show_stages()
+
+    def _within_outputs_budget(self, stage_id: str, result: StageResult) -> StageResult:
+        """A completed stage whose outputs would pass the pipeline's budget fails."""
+        if not result.outputs:
+            return result
+        try:
+            check_pipeline_total(result.outputs, self._stage_outputs().values())
+        except OutputsConflict as err:
+            return result.model_copy(
+                update={"status": StageStatus.FAILED, "error_message": str(err), "outputs": {}}
+            )
+        return result
 
     def _skip_downstream(self, graph: Graph, stage_id: str, error: str) -> None:
         now = workflow.now()
@@ -431,7 +472,7 @@ class PipelineWorkflow:
         self._update_pipeline(status, message)
         page = self._progress.tail(FINAL_EVENTS)
         if status is StageStatus.FAILED and fails_when_failed():
-            table = visibility.stage_table(self._progress.stages.values())
+            table = visibility.stage_table(self._progress.stages.values(), self._matrices)
             raise pipeline_failed(message, page, table)
         return page
 
@@ -448,7 +489,8 @@ class PipelineWorkflow:
 
     def _write_stage_table(self) -> None:
         self._stages_shown = True
-        workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
+        table = visibility.stage_table(self._progress.stages.values(), self._matrices)
+        workflow.set_current_details(table)
 
     def _update_pipeline(self, status: StageStatus, message: str) -> None:
         self._progress.update_pipeline(workflow.now(), status, message)

@@ -99,6 +99,8 @@ class WorkerOutcome(Frozen):
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A succeeded worker's OTTO_OUTPUTS, parsed and checked (outputs.py).
+    outputs: dict[str, str] = Field(default_factory=dict)
 
     @property
     def failure_text(self) -> str:
