@@ -346,6 +346,9 @@ class CountingRuntime:
         )
         return outcome
 
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        return await self._runtime.read_outputs(spec)
+
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         return await self._runtime.list(labels)
 

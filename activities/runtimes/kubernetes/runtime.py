@@ -33,7 +33,11 @@ from activities.runtimes.kubernetes.logs import PodLog, follow_pod_log
 from activities.runtimes.kubernetes.owner import resolve_owner
 from activities.runtimes.kubernetes.pods import build_pod, label_selector
 from activities.runtimes.kubernetes.secrets import KubeSecrets
-from activities.runtimes.kubernetes.status import PendingLimits, worker_info
+from activities.runtimes.kubernetes.status import (
+    PendingLimits,
+    termination_message,
+    worker_info,
+)
 from activities.runtimes.kubernetes.tracing import trace_calls
 from activities.runtimes.kubernetes.wait import PodWatcher
 from activities.runtimes.kubernetes.watch import PodFeed, follow
@@ -246,6 +250,12 @@ class KubernetesRuntime:
             namespace=self._namespace,
             name=name,
         )
+
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        model = await self._call(
+            "get", spec.name, self._core.read_namespaced_pod, spec.name, self._namespace
+        )
+        return termination_message(as_json(self._api, model))
 
     async def delete(self, name: str) -> None:
         try:
