@@ -387,6 +387,24 @@ def test_configmap_keys_are_settings_ottoscaler_reads(monkeypatch: pytest.Monkey
     assert str(settings.ottoscaler_data_dir) == "/var/lib/ottoscaler"
 
 
+def test_a_replica_s_ports_never_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gRPC, metrics, the SDK's metrics and the codec endpoint (served when a payload key is
+    set) are opened together: by default and as the ConfigMap sets them, all differ."""
+    for key in ("GRPC_PORT", "METRICS_PORT", "TEMPORAL_METRICS_PORT", "CODEC_PORT"):
+        monkeypatch.delenv(key, raising=False)  # the test session sets some to 0
+    for data in ({}, settings_data(rendered("base"))):
+        for key, value in data.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        ports = [
+            settings.grpc_port,
+            settings.metrics_port,
+            settings.temporal_metrics_port,
+            settings.codec_port,
+        ]
+        assert len(set(ports)) == len(ports), ports
+
+
 def test_kind_points_temporal_address_at_its_temporal_dev_server() -> None:
     objects = rendered("kind")
     host, _, port = settings_data(objects)["TEMPORAL_ADDRESS"].partition(":")
