@@ -18,13 +18,15 @@ def register(commands: Subcommands) -> None:
     parser = add_verb(commands, "approve", text, approve, takes_id=True)
     parser.add_argument("stage_id", metavar="STAGE")
     parser.add_argument("--reject", action="store_true", help="reject it: the stage fails")
-    parser.add_argument("--approver", help="who answers (default: $USER, else your account name)")
+    parser.add_argument(
+        "--approver", help="who answers (default: the local user name, $LOGNAME or $USER)"
+    )
     parser.add_argument("--comment", default="", help="kept in the stage's outputs")
 
 
 def local_user() -> str:
-    """$USER (or LOGNAME, ...), else the account's name; "" when there is none, which the
-    gateway refuses naming `approver`."""
+    """As getpass finds it: $LOGNAME, $USER, ..., else the account's name; "" when there is
+    none, which the gateway refuses naming `approver`."""
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no such variable and a uid without a passwd entry
