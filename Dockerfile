@@ -44,7 +44,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     OTTOSCALER_DATA_DIR=/var/lib/ottoscaler
 USER ${UID}:${UID}
 WORKDIR /var/lib/ottoscaler
-# gRPC (gateway, health) and Prometheus metrics.
-EXPOSE 9090 9464
+# gRPC (gateway, health), and Prometheus metrics: Ottoscaler's and the Temporal SDK's.
+EXPOSE 9090 9464 9465
 ENTRYPOINT ["ottoscaler"]
 CMD ["serve"]

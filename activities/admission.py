@@ -17,6 +17,7 @@ import hmac
 from temporalio.exceptions import ApplicationError
 
 from activities.logs.credentials import with_agent_credential
+from workflows.pipeline.matrix import is_own_combination
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.secrets import stage_secret_refs
 from workflows.pipeline.shards import StageContext
@@ -25,7 +26,12 @@ from workflows.pool.specs import pool_worker_spec, pool_workflow_id
 from workflows.workers.calls import OVER_WORKER_LIMIT, UNSIGNED_SPEC
 from workflows.workers.naming import pipeline_workflow_id
 from workflows.workers.signed import signed_content
-from workflows.workers.spec import Labels, WorkerSpec
+from workflows.workers.spec import (
+    PIPELINE_OUTCOMES,
+    PIPELINE_STATUS_ENV,
+    Labels,
+    WorkerSpec,
+)
 
 NOT_SIGNED = (
     "spec not signed by this Ottoscaler's gateway: start pipelines and worker pools "
@@ -87,7 +93,13 @@ class Admission:
         workflow_id: the workflow asking. A signature holds only in the workflow of the
         pipeline or pool it was made for, so a copy lifted from one history cannot run
         anywhere else (and Temporal runs one workflow per id at a time)."""
-        if not (self.signer.signed(spec) and _signed_for(spec, workflow_id)):
+        status = spec.env.get(PIPELINE_STATUS_ENV, "COMPLETED")
+        signed = (
+            self.signer.signed(spec)
+            and _signed_for(spec, workflow_id)
+            and is_own_combination(spec.env, spec.labels)
+        )
+        if not signed or status not in PIPELINE_OUTCOMES:
             raise ApplicationError(NOT_SIGNED, type=UNSIGNED_SPEC, non_retryable=True)
         count = spec.env.get(WORKER_COUNT_ENV, "")
         if not count.isdecimal() or int(count) > self.max_workers_per_task:

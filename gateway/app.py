@@ -30,7 +30,9 @@ from gateway.reaper.schedule import ensure_reaper
 from gateway.server.codec import serving_codec
 from gateway.server.log_json import LogIds
 from gateway.server.metrics import CountingRuntime, Metrics, serving
+from gateway.server.pool_starts import PoolWorkerStarts
 from gateway.server.reaping import ReaperCounts
+from gateway.server.run_counts import PipelineRunCounts
 from gateway.server.server import create_server
 from gateway.server.servicer import OttoscalerServicer
 from gateway.server.tls import server_credentials
@@ -81,6 +83,7 @@ async def running_ottoscaler(
         settings.otto_agent_image,
         data_dir=settings.ottoscaler_data_dir,
         owner=settings.ottoscaler_owner,
+        tracer=tracer,
     )
     metrics = Metrics()
     # With a payload key, everything this process writes to Temporal is encrypted.
@@ -93,6 +96,7 @@ async def running_ottoscaler(
             capacity = worker_capacity(settings)
             key = settings.signing_key
             admission = Admission(key, settings.max_workers_per_task)
+            runs = PipelineRunCounts(client, metrics)
             worker = create_worker(
                 client,
                 settings.temporal_task_queue,
@@ -101,7 +105,13 @@ async def running_ottoscaler(
                 settings.otto_handler_addr,
                 logs,
                 capacity,
-                interceptors=[LogIds(), ReaperCounts(metrics.registry)],
+                interceptors=[
+                    LogIds(),
+                    ReaperCounts(metrics.registry),
+                    runs,
+                    PoolWorkerStarts(metrics, runtime.name),
+                ],
+                tracer=tracer,
             )
             statuses = WorkerStatusCache(runtime)
             metrics.count_workers(statuses.phase_counts)
@@ -111,7 +121,6 @@ async def running_ottoscaler(
                     settings,
                     admission.signer,
                     runtime.secrets,
-                    observe=metrics.pipeline_event,
                 ),
                 pools=PoolService(client, settings, statuses, capacity, admission.signer),
                 logs=LogService(settings, client, logs),
@@ -143,9 +152,10 @@ async def running_ottoscaler(
             codec_at = Port(settings.codec_host, settings.codec_port, CODEC_PORT)
             async with (
                 capacity.following(runtime),
+                runs.checking(),
                 worker,
                 statuses.following(),
-                forwarding(settings, logs, metrics),
+                forwarding(settings, logs, metrics, tracer),
                 pruning(settings, logs),
                 serving(metrics, metrics_at) as metrics_port,
                 serving_codec(codec, codec_at, settings.codec_origins) as codec_port,

@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     # The codec endpoint (POST /encode, /decode) for the Web UI and `temporal
     # --codec-endpoint`, served while a payload key is set. It decrypts for whoever
     # reaches it: loopback unless told otherwise.
-    codec_port: int = Field(9465, ge=0, le=65535)
+    codec_port: int = Field(9466, ge=0, le=65535)
     codec_host: str = "127.0.0.1"
     # Web UI origins a browser may call the codec endpoint from, comma-separated.
     codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
@@ -37,10 +38,11 @@ def create_worker(
     logs: LogSinks | None = None,
     capacity: WorkerCapacity | None = None,
     interceptors: Sequence[Interceptor] = (),
+    tracer: Tracer | None = None,
 ) -> Worker:
     """admission: what this process creates (signed specs, its own limits, agents'
     credentials). logs None: workers' lines reach live subscribers only, nothing is
-    archived. capacity None: no MAX_WORKERS."""
+    archived. capacity None: no MAX_WORKERS. tracer: where calls to otto-handler are traced."""
     capacity = capacity or Unlimited()
     runs = WorkerRunActivities(runtime, logs or LogSinks(None, LiveHub()), admission, capacity)
     return Worker(
@@ -54,7 +56,7 @@ def create_worker(
             *WorkerActivities(runtime, capacity).all(),
             *PoolActivities(runtime, admission).all(),
             ReaperActivities(runtime, client).reap_orphans,
-            *WorkerNotifier(otto_handler_addr, notice_to_wire).all(),
+            *WorkerNotifier(otto_handler_addr, notice_to_wire, tracer).all(),
             runs.run_worker,
         ],
     )

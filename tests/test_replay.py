@@ -26,6 +26,11 @@ SCENARIOS = {
     "room",
     "deadline",
     "conditional",
+    "approval",
+    "cleanup",
+    "cleanup-cancel",
+    "outputs",
+    "matrix",
 }
 # Recorded before failed runs ended failed (a failed pipeline completed then): such runs
 # must still replay, so a query on an old failed pipeline keeps working. Not re-recorded.

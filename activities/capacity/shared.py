@@ -177,8 +177,9 @@ class SharedCapacity:
         connection = await asyncpg.connect(self._url)
         await migrate(connection)  # a replica that started while the database was down
         await connection.add_listener(ROOM_CHANNEL, self._heard)
-        # A new connection is a new holder: this replica's claims are written again.
-        for name, count in self._claims.items():
+        # A new connection is a new holder: this replica's claims are written again. A copy:
+        # claims end (outside the guard) while these writes wait.
+        for name, count in list(self._claims.items()):
             await connection.execute(
                 "INSERT INTO worker_room VALUES ($1, $2, pg_backend_pid())"
                 " ON CONFLICT (name) DO UPDATE SET holder = pg_backend_pid()",

@@ -14,9 +14,11 @@ from typing import Any
 
 import grpc
 from grpc import aio
+from opentelemetry.trace import Tracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.tracing import client_tracing
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
 from workflows.pool.calls import NOTIFY_WORKERS
@@ -35,10 +37,12 @@ Encode = Callable[[WorkerNotice], pb.WorkerStatusNotification]
 
 
 class WorkerNotifier:
-    def __init__(self, address: str, encode: Encode) -> None:
-        """address '' turns notifications off: every batch is dropped at once."""
+    def __init__(self, address: str, encode: Encode, tracer: Tracer | None = None) -> None:
+        """address '' turns notifications off: every batch is dropped at once. tracer: a
+        span per call, the child of the activity's (activities/tracing.py)."""
         self.address = address
         self.encode = encode
+        self.tracer = tracer
 
     @activity.defn(name=NOTIFY_WORKERS)
     async def notify_workers(self, notices: list[WorkerNotice]) -> None:
@@ -46,7 +50,8 @@ class WorkerNotifier:
             return
         details = activity.info().heartbeat_details
         sent = int(details[0]) if details else 0
-        async with aio.insecure_channel(self.address) as channel:
+        tracing = client_tracing(self.tracer)
+        async with aio.insecure_channel(self.address, interceptors=tracing) as channel:
             stub = pb_grpc.OttoHandlerLogServiceStub(channel)
             for notice in notices[sent:]:
                 await self._send(stub, notice)

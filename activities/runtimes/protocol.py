@@ -72,6 +72,11 @@ class WorkerRuntime(Protocol):
         """Returns when the worker has ended; enforces the spec's timeout and pending deadline."""
         ...
 
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        """What the ended worker wrote to the file named by OTTO_OUTPUTS ("" for nothing);
+        asked before it is deleted. Reads little more than MAX_WORKER_OUTPUTS_BYTES."""
+        ...
+
     async def delete(self, name: str) -> None:
         """Stops and removes the worker; a worker that is already gone is success."""
         ...

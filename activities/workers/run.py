@@ -3,10 +3,11 @@
 It first takes room for the worker under MAX_WORKERS, waiting for it if need be
 (room.py), and gives it back once the worker is deleted or the activity ends otherwise.
 It creates the worker (idempotent: the name is deterministic, so a retry finds the
-worker it made), follows it to its end while its output is archived (tail.py), and
-deletes it once its last lines are. Its heartbeat carries the log cursor, so a retry on
-another process resumes the log where the last heartbeat left it: no line lost or
-repeated, and one activity per attempt instead of create, await, tail and delete.
+worker it made), follows it to its end while its output is archived (tail.py), reads
+its outputs (outputs.py), and deletes it once its last lines are archived. Its heartbeat
+carries the log cursor, so a retry on another process resumes the log where the last
+heartbeat left it: no line lost or repeated, and one activity per attempt instead of
+create, await, tail and delete.
 
 Nothing is created for a spec the gateway did not sign or that passes this process's
 own MAX_WORKERS_PER_TASK (activities/admission.py).
@@ -35,6 +36,7 @@ from activities.logs.store import ArchiveUnavailable
 from activities.runtimes.boundary import runtime_boundary
 from activities.runtimes.protocol import WorkerRuntime
 from activities.secrets.store import SecretsNotFound
+from activities.workers.outputs import with_outputs
 from activities.workers.room import RoomWaits
 from activities.workers.tail import LogTail
 from workflows.workers.calls import RUN_WORKER
@@ -100,6 +102,7 @@ class WorkerRunActivities:
             finally:
                 await _stopped(following, beating)
             await until_reachable(lambda: pod_log.complete(note), spec.name)
+        outcome = await with_outputs(self.runtime, spec, outcome, mask)
         await runtime_boundary(self.runtime.delete(spec.name))
         activity.logger.info("worker %s ended: %s", spec.name, outcome.failure_text or "succeeded")
         # What the runtime said of the end goes into history and progress: masked too.

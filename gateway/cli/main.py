@@ -1,5 +1,5 @@
 """`ottoscaler`: up (the embedded stack on a laptop) and serve (in a cluster); replay;
-and the pipeline verbs submit, list, get, watch, logs, cancel, retry."""
+and the pipeline verbs submit, list, get, watch, logs, cancel, retry, approve."""
 
 from __future__ import annotations
 

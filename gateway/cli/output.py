@@ -30,6 +30,8 @@ def describe(event: pb.PipelineProgress) -> str:
     )
     if event.worker_pod_names and event.stage_id:
         line += f" [{', '.join(event.worker_pod_names)}]"
+    if event.outputs:
+        line += " outputs: " + ", ".join(f"{k}={v}" for k, v in sorted(event.outputs.items()))
     if event.error_message:
         line += f" error: {event.error_message}"
     return line

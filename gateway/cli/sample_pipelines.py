@@ -1,5 +1,6 @@
-"""The pipelines `test-pipeline -type ...` sends: simple, parallel, a full CI/CD DAG and
-one with conditions.
+"""The pipelines `test-pipeline -type ...` sends: simple, parallel, a full CI/CD DAG, one
+with conditions, one with an approval, one with cleanup stages, one passing outputs
+downstream and one with a matrix.
 
 Every stage runs `sh -c` on the local runtime and prints a few lines from its environment.
 """
@@ -90,4 +91,74 @@ def conditional() -> list[pb.PipelineStage]:
     ]
 
 
-PIPELINES = {"simple": simple, "parallel": parallel, "full": full, "conditional": conditional}
+def approval() -> list[pb.PipelineStage]:
+    """Deploys once someone approves (test-pipeline -approve does; or ApproveStage)."""
+    return [
+        stage("build", "build", "compiled"),
+        pb.PipelineStage(
+            stage_id="approve-deploy", type="approval", depends_on=["build"], timeout_seconds=600
+        ),
+        stage("deploy", "deploy", "deployed", depends_on=("approve-deploy",)),
+    ]
+
+
+def cleanup() -> list[pb.PipelineStage]:
+    """Cleanup stages run after the others whatever happened; the failure notice only
+    when the pipeline failed, which it does not here."""
+    teardown = stage("teardown", "cleanup", "the pipeline is $OTTO_PIPELINE_STATUS")
+    notify = stage("notify-failure", "cleanup", "the pipeline failed")
+    notify.when = 'pipeline.status == "FAILED"'
+    return [
+        stage("build", "build", "compiled"),
+        stage("test", "test", "tests passed", depends_on=("build",)),
+        teardown,
+        notify,
+    ]
+
+
+def outputs() -> list[pb.PipelineStage]:
+    """The build writes its version to OTTO_OUTPUTS; the tests read it from their
+    environment, and the deploy runs only for the version the tests report back."""
+    build = stage("build", "build", "compiled")
+    build.command[-1] += '; echo "version=1.4.$OTTO_ATTEMPT" >> "$OTTO_OUTPUTS"'
+    test = stage("test", "test", "tests passed", depends_on=("build",), workers=2)
+    test.command[-1] += (
+        '; echo "[$OTTO_STAGE_ID] testing $OTTO_OUTPUT_BUILD_VERSION"'
+        '; echo "tested=$OTTO_OUTPUT_BUILD_VERSION" >> "$OTTO_OUTPUTS"'
+    )
+    deploy = stage("deploy", "deploy", "deployed", depends_on=("test",))
+    deploy.when = "stages.test.outputs.tested.startsWith('1.4.')"
+    deploy.command[-1] += '; echo "[$OTTO_STAGE_ID] deployed $OTTO_OUTPUT_TEST_TESTED"'
+    return [build, test, deploy]
+
+
+def matrix() -> list[pb.PipelineStage]:
+    """Tests on every os and Python version: one shard per combination, each writing its
+    own result key, merged into the stage's outputs for the report."""
+    test = stage("test", "test", "tests passed", depends_on=("build",), workers=0)
+    test.matrix.extend(
+        [
+            pb.MatrixAxis(name="os", values=["linux", "macos"]),
+            pb.MatrixAxis(name="python", values=["3.11", "3.12", "3.13"]),
+        ]
+    )
+    test.command[-1] += (
+        '; echo "[$OTTO_STAGE_ID] on $OTTO_MATRIX_OS with Python $OTTO_MATRIX_PYTHON"'
+        '; echo "${OTTO_MATRIX_OS}_py$(echo $OTTO_MATRIX_PYTHON | tr -d .)=passed"'
+        ' >> "$OTTO_OUTPUTS"'
+    )
+    report = stage("report", "custom", "all combinations passed", depends_on=("test",))
+    report.command[-1] += "; env | grep ^OTTO_OUTPUT_TEST_ | sort"
+    return [stage("build", "build", "compiled"), test, report]
+
+
+PIPELINES = {
+    "simple": simple,
+    "parallel": parallel,
+    "full": full,
+    "conditional": conditional,
+    "approval": approval,
+    "cleanup": cleanup,
+    "outputs": outputs,
+    "matrix": matrix,
+}

@@ -2,7 +2,8 @@
 
 Exits 0 only when the pipeline completed: 1 when it failed, 130 when it was cancelled,
 2 when the gateway rejected it (INVALID_ARGUMENT). Flags are those of the old Go tool,
-plus -logs: the workers' log lines, in time order with the progress. A gateway that
+plus -logs: the workers' log lines, in time order with the progress, and -approve:
+approve each approval stage as it waits. A gateway that
 requires a bearer token gets the one in OTTOSCALER_AUTH_TOKEN. `ottoscaler submit` runs
 a pipeline of your own from a file.
 """
@@ -13,11 +14,12 @@ import argparse
 import asyncio
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 
 import grpc
 from grpc import aio
 
+from gateway.cli.approving import approving
 from gateway.cli.durations import DURATION_HELP, parse_duration
 from gateway.cli.follow import follow, outcome
 from gateway.cli.output import Output
@@ -43,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"how long to follow the pipeline before giving up, {DURATION_HELP} (default 10m)",
     )
     parser.add_argument("-logs", action="store_true", help="print the workers' logs too")
+    parser.add_argument(
+        "-approve",
+        action="store_true",
+        help="approve each approval stage when it waits (else answer with ApproveStage)",
+    )
     return parser
 
 
@@ -62,9 +69,11 @@ async def run(args: argparse.Namespace) -> int:
     async with client_channel(args.server) as channel:
         stub: pb_grpc.OttoscalerServiceAsyncStub = pb_grpc.OttoscalerServiceStub(channel)
         try:
-            events = stub.ExecutePipeline(
+            events: AsyncIterable[pb.PipelineProgress] = stub.ExecutePipeline(
                 request, timeout=args.timeout, metadata=metadata_from_env()
             )
+            if args.approve:
+                events = approving(stub, events, approver="test-pipeline")
             final = await follow(stub, events, out, logs=args.logs)
         except aio.AioRpcError as err:
             print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)

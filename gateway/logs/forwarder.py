@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -38,11 +39,13 @@ from typing import Protocol
 
 import grpc
 from grpc import aio
+from opentelemetry.trace import Tracer
 
 from activities.backoff import Backoff
 from activities.logs import LiveHub, LogArchive, PodMeta
 from activities.logs.outage import until_reachable
 from activities.logs.store import ArchiveUnavailable, ForwardMark
+from activities.tracing import client_tracing
 from gateway.logs.wire import entry_to_wire, pod_metadata
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
@@ -285,9 +288,12 @@ class LogForwarder:
         window: int = 1,
         idle_seconds: float = 0.5,
         counts: ForwardCounts | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         """idle_seconds: how often a quiet pod's archive is looked at, for lines the hub
-        did not announce (written by a process whose writes this one does not hear of)."""
+        did not announce (written by a process whose writes this one does not hear of).
+        tracer: a root span per stream opened (activities/tracing.py)."""
+        self._tracer = tracer
         self._address = address
         self._counts = counts or _Uncounted()
         self._idle_seconds = idle_seconds
@@ -300,7 +306,8 @@ class LogForwarder:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[LogForwarder]:
-        async with aio.insecure_channel(self._address) as channel:
+        tracing = client_tracing(self._tracer)
+        async with aio.insecure_channel(self._address, interceptors=tracing) as channel:
             self._stub: pb_grpc.OttoHandlerLogServiceAsyncStub = pb_grpc.OttoHandlerLogServiceStub(
                 channel
             )
@@ -328,7 +335,8 @@ class LogForwarder:
         if meta.pod in self._wakeups:
             return
         self._wakeups[meta.pod] = asyncio.Event()
-        task = asyncio.create_task(self._forward_pod(meta))
+        # A context of its own: each stream is a root span, whichever task found the pod.
+        task = asyncio.create_task(self._forward_pod(meta), context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

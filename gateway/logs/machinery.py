@@ -12,6 +12,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from opentelemetry.trace import Tracer
+
 from activities.background import in_background
 from activities.database.connect import database
 from activities.logs import Archive, LiveHub, LogArchive, LogSinks
@@ -68,7 +70,10 @@ def _sinks(
 
 @asynccontextmanager
 async def forwarding(
-    settings: Settings, sinks: LogSinks, counts: ForwardCounts | None = None
+    settings: Settings,
+    sinks: LogSinks,
+    counts: ForwardCounts | None = None,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[None]:
     if not settings.otto_handler_addr or sinks.archive is None:
         yield
@@ -81,6 +86,7 @@ async def forwarding(
         window=settings.otto_handler_log_window,
         idle_seconds=sinks.poll_seconds,
         counts=counts,
+        tracer=tracer,
     )
     async with forwarder.running():
         yield

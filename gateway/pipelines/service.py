@@ -7,7 +7,7 @@ to, never started twice; a pipeline whose last run closed starts a new run.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -19,6 +19,7 @@ from activities.runtimes.mock.runtime import check_mock_config
 from activities.secrets.files import FileSecretStore
 from activities.secrets.store import SecretStore
 from gateway.errors import FailedPrecondition, NotFound
+from gateway.pipelines.approvals import answer_from_wire, approve_stage
 from gateway.pipelines.listing import list_pipelines
 from gateway.pipelines.patience import Patience, reattach_hint
 from gateway.pipelines.secrets import secret_values, store_secrets, with_secret_names
@@ -39,6 +40,7 @@ from workflows.base.checks import (
     check_short_text,
 )
 from workflows.pipeline import visibility
+from workflows.pipeline.approval import is_approval
 from workflows.pipeline.inputs import PipelineInput
 from workflows.pipeline.models import PipelineSpec, ProgressEvent, StageStatus
 from workflows.pipeline.secrets import SECRET_STORE_MEMO
@@ -48,14 +50,6 @@ from workflows.workers.naming import pipeline_workflow_id
 
 log = logging.getLogger(__name__)
 
-# Sees each transition of a stream that follows a run from its start (the metrics);
-# the flag is True for the stream's first.
-PipelineObserver = Callable[[ProgressEvent, bool], None]
-
-
-def _unobserved(event: ProgressEvent, first: bool) -> None:
-    pass
-
 
 class PipelineService:
     def __init__(
@@ -64,11 +58,9 @@ class PipelineService:
         settings: Settings,
         signer: SpecSigner,
         secrets: SecretStore | None = None,
-        observe: PipelineObserver = _unobserved,
     ) -> None:
         """secrets: the runtime's store (a memory-only one when none is given)."""
         self.client = client
-        self.observe = observe
         self.settings = settings
         self.signer = signer
         self.secrets = secrets or FileSecretStore()
@@ -83,7 +75,7 @@ class PipelineService:
         validate_pipeline(spec, self.limits)
         runtime = self.settings.ottoscaler_runtime
         for index, stage in enumerate(spec.stages):
-            if runtime is RuntimeKind.LOCAL and not stage.command:
+            if runtime is RuntimeKind.LOCAL and not stage.command and not is_approval(stage):
                 raise SpecError(f"stages[{index}].command", "is required on the local runtime")
             if runtime is RuntimeKind.MOCK:
                 try:
@@ -100,16 +92,8 @@ class PipelineService:
             handle = await self.patience.retried(
                 lambda: self._start_with_secrets(spec, values), "starting a pipeline"
             )
-            async for event in self._from_start(handle):
+            async for event in follow(handle, 0, self.patience):
                 yield event_to_wire(spec.pipeline_id, event)
-
-    async def _from_start(self, handle: PipelineHandle) -> AsyncIterator[ProgressEvent]:
-        """The run's transitions from its first, each shown to the observer."""
-        first = True
-        async for event in follow(handle, 0, self.patience):
-            self.observe(event, first)
-            first = False
-            yield event
 
     async def get(self, request: pb.PipelineRef) -> pb.PipelineSnapshot:
         handle = await self._existing(request.pipeline_id)
@@ -192,17 +176,26 @@ class PipelineService:
                 "Ottoscaler's gateway (or with another signing key); start it with "
                 "ExecutePipeline"
             )
-        reuse = tuple(s.stage_id for s in snap.stages if s.status is StageStatus.COMPLETED)
+        completed = [s for s in snap.stages if s.status is StageStatus.COMPLETED]
+        reuse = tuple(s.stage_id for s in completed)
+        outputs = {s.stage_id: s.outputs for s in completed if s.outputs}
         spec = last.spec.model_copy(
             update={"triggered_by": request.triggered_by or last.spec.triggered_by}
         )
         self.validate(spec)
         new_run = await self._start(
-            PipelineInput(spec=spec, limits=self.limits, reuse_completed=reuse)
+            PipelineInput(
+                spec=spec, limits=self.limits, reuse_completed=reuse, reused_outputs=outputs
+            )
         )
         with reattach_hint(spec.pipeline_id):
-            async for event in self._from_start(new_run):
+            async for event in follow(new_run, 0, self.patience):
                 yield event_to_wire(spec.pipeline_id, event)
+
+    async def approve(self, request: pb.ApproveStageRequest) -> pb.ApproveStageResponse:
+        answer = answer_from_wire(request)
+        handle = await self._existing(request.pipeline_id)
+        return await approve_stage(handle, request.pipeline_id, answer)
 
     async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:
         return await list_pipelines(self.client, self.settings.temporal_task_queue, request)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gateway.pipelines.stage_type import stage_type
 from gateway.timestamps import rfc3339
 from ottoscaler.v1 import ottoscaler_pb2 as pb
+from workflows.pipeline.cleanup import CLEANUP_TYPE, bounded
+from workflows.pipeline.matrix import MAX_AXES, MatrixAxis, combination_count
 from workflows.pipeline.models import (
     PipelineSnapshot,
     PipelineSpec,
@@ -27,12 +30,13 @@ def wire_status(status: StageStatus) -> pb.StageStatus.ValueType:
 
 def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
     retry = stage.retry_policy
-    return StageSpec(
+    kind = stage_type(stage)
+    matrix = tuple(MatrixAxis(name=a.name, values=tuple(a.values)) for a in stage.matrix)
+    spec = StageSpec(
         stage_id=stage.stage_id,
-        type=stage.type or "custom",
+        type=kind,
         name=stage.name or stage.stage_id,
-        # proto3 cannot tell an unset worker_count from 0, so 0 means 1.
-        worker_count=stage.worker_count or 1,
+        worker_count=_worker_count(stage.worker_count, matrix),
         depends_on=tuple(stage.depends_on),
         config=dict(stage.config),
         image=stage.image,
@@ -45,7 +49,20 @@ def stage_from_wire(stage: pb.PipelineStage) -> StageSpec:
             retryable_failures=tuple(retry.retryable_failures),
         ),
         when=stage.when,
+        cleanup=stage.cleanup or kind == CLEANUP_TYPE,
+        matrix=matrix,
     )
+    return bounded(spec)
+
+
+def _worker_count(given: int, matrix: tuple[MatrixAxis, ...]) -> int:
+    """proto3 cannot tell an unset worker_count from 0, so 0 means 1; with a matrix, 0 and
+    1 mean its product (validation refuses any other count but the product)."""
+    # Past MAX_AXES validation refuses the matrix: its product is never computed then,
+    # however many axes a hostile request holds.
+    if matrix and given in (0, 1) and len(matrix) <= MAX_AXES:
+        return combination_count(matrix)
+    return given or 1
 
 
 def pipeline_from_wire(request: pb.PipelineRequest) -> PipelineSpec:
@@ -83,6 +100,7 @@ def event_to_wire(pipeline_id: str, event: ProgressEvent) -> pb.PipelineProgress
         completed_at=rfc3339(event.completed_at),
         error_message=event.error_message,
         metrics=metrics_to_wire(event.metrics) if event.metrics else None,
+        outputs=event.outputs,
     )
 
 

@@ -1,5 +1,5 @@
 """Prometheus metrics on METRICS_PORT: gRPC calls by method and status, open streams;
-pipelines and stages as the streams that run them see them; workers created, deleted,
+pipelines and stages once per run (run_counts); workers created, deleted,
 by phase, and how long they took to start.
 
 Each running Ottoscaler has a registry of its own, not prometheus_client's global one, so
@@ -109,12 +109,12 @@ class Metrics:
         )
         self.pipelines_started = Counter(
             "ottoscaler_pipelines_started",
-            "Pipeline runs an ExecutePipeline or RetryPipeline stream followed from their start.",
+            "Pipeline runs started, each once, on the replica whose Temporal worker ran it.",
             registry=self.registry,
         )
         self.pipelines_ended = Counter(
             "ottoscaler_pipelines_ended",
-            "Pipeline runs such a stream followed to their end, by final status.",
+            "Pipeline runs ended, each once, by final status.",
             ["status"],
             registry=self.registry,
         )
@@ -140,7 +140,7 @@ class Metrics:
         )
         self.worker_start_seconds = Histogram(
             "ottoscaler_worker_start_seconds",
-            "From a pipeline worker's creation to its start, by runtime.",
+            "From a worker's creation to its start (pipelines' and pools'), by runtime.",
             ["runtime"],
             buckets=START_BUCKETS,
             registry=self.registry,
@@ -194,10 +194,15 @@ class Metrics:
         """Adds ottoscaler_workers{phase}, read from counts at every scrape."""
         self.registry.register(_WorkersByPhase(counts))
 
-    def pipeline_event(self, event: ProgressEvent, first: bool) -> None:
-        """One transition of a stream that follows a run from its start; first: its first."""
-        if first:
-            self.pipelines_started.inc()
+    def worker_started(
+        self, runtime: str, created_at: datetime | None, started_at: datetime | None
+    ) -> None:
+        seconds = _between(created_at, started_at)
+        if seconds is not None:
+            self.worker_start_seconds.labels(runtime=runtime).observe(max(seconds, 0))
+
+    def pipeline_event(self, event: ProgressEvent) -> None:
+        """One transition of a run that ended (gateway/server/run_counts.py)."""
         status = event.status.value
         if event.status is StageStatus.RETRYING:
             found = _REASON.search(event.error_message)
@@ -336,10 +341,13 @@ class CountingRuntime:
 
     async def wait(self, spec: WorkerSpec) -> WorkerOutcome:
         outcome = await self._runtime.wait(spec)
-        seconds = _between(self._created.pop(spec.name, None), outcome.started_at)
-        if seconds is not None:
-            self._metrics.worker_start_seconds.labels(runtime=self.name).observe(max(seconds, 0))
+        self._metrics.worker_started(
+            self.name, self._created.pop(spec.name, None), outcome.started_at
+        )
         return outcome
+
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        return await self._runtime.read_outputs(spec)
 
     async def list(self, labels: Mapping[str, str]) -> list[WorkerInfo]:
         return await self._runtime.list(labels)

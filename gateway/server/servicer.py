@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
-import grpc
 from grpc import aio
 
 from gateway.logs.service import LogService
@@ -59,10 +58,7 @@ class OttoscalerServicer(pb_grpc.OttoscalerServiceServicer):
     async def ApproveStage(
         self, request: pb.ApproveStageRequest, context: Context
     ) -> pb.ApproveStageResponse:
-        # Approval stages are being built (issue #17); until then the RPC says so plainly.
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "ApproveStage: approval stages are not built yet"
-        )
+        return await self.pipelines.approve(request)
 
     async def ScaleUp(self, request: pb.ScaleRequest, context: Context) -> pb.ScaleResponse:
         return await self.pools.scale_up(request)

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from activities.runtimes.kubernetes.bodies import Container, Pod
-from activities.runtimes.kubernetes.pods import build_pod, safe_label_value
-from workflows.workers.naming import stage_worker_name
+from activities.runtimes.kubernetes.pods import build_pod
+from workflows.workers.naming import safe_label_value, stage_worker_name
 from workflows.workers.spec import Labels, WorkerSpec
 
 IMAGE = "busybox:latest"
@@ -43,7 +43,14 @@ def test_the_default_pod() -> None:
     }
     [worker] = pod["spec"]["containers"]
     assert worker["image"] == IMAGE
-    assert worker["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert worker["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "2"},
+        {"name": "OTTO_OUTPUTS", "value": "/dev/termination-log"},
+    ]
+    # Outputs are the termination message; a failed worker's log tail never stands in.
+    assert worker["terminationMessagePath"] == "/dev/termination-log"
+    assert worker["terminationMessagePolicy"] == "File"
     assert worker["resources"] == {
         "requests": {"cpu": "100m", "memory": "128Mi"},
         "limits": {"cpu": "1", "memory": "512Mi"},

@@ -395,6 +395,7 @@ async def test_the_pod_carries_labels_env_limits_and_a_restricted_security_conte
     assert container["image"] == DEFAULT_IMAGE
     assert container["env"] == [
         {"name": "GOFLAGS", "value": "-mod=mod"},
+        {"name": "OTTO_OUTPUTS", "value": "/dev/termination-log"},
         {"name": "OTTO_STAGE_ID", "value": "build"},
     ]
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}

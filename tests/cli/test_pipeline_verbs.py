@@ -25,10 +25,18 @@ async def ottoscaler(stack: Stack, verb: str, *argv: str) -> Result:
 
 
 async def submitted(stack: Stack, tmp_path: Path, text: str) -> tuple[str, Result]:
+    pipeline_id, submit = await started(stack, tmp_path, text)
+    return pipeline_id, await finished(submit)
+
+
+async def started(
+    stack: Stack, tmp_path: Path, text: str
+) -> tuple[str, asyncio.subprocess.Process]:
+    """`ottoscaler submit` of text (its {id} a new one), running: the id and the process."""
     pipeline_id = new_id()
     path = tmp_path / f"{pipeline_id}.yaml"
     path.write_text(text.format(id=pipeline_id))
-    return pipeline_id, await ottoscaler(stack, "submit", str(path))
+    return pipeline_id, await start("ottoscaler", "submit", "--server", stack.address, str(path))
 
 
 async def running(stack: Stack, pipeline_id: str) -> bool:
@@ -87,10 +95,7 @@ async def test_retry_runs_only_what_did_not_complete(stack: Stack, tmp_path: Pat
 async def test_watch_and_logs_follow_until_cancel_stops_the_pipeline(
     stack: Stack, tmp_path: Path
 ) -> None:
-    pipeline_id = new_id()
-    path = tmp_path / "slow.yaml"
-    path.write_text(SLOW.format(id=pipeline_id))
-    submit = await start("ottoscaler", "submit", "--server", stack.address, str(path))
+    pipeline_id, submit = await started(stack, tmp_path, SLOW)
     await eventually(lambda: running(stack, pipeline_id), within=30)
     watch = await start("ottoscaler", "watch", "--server", stack.address, pipeline_id)
     follow = await start("ottoscaler", "logs", "--server", stack.address, pipeline_id, "-f")
@@ -120,10 +125,7 @@ async def test_watch_and_logs_follow_until_cancel_stops_the_pipeline(
 
 
 async def test_a_cancel_without_a_reason_reads_cancelled_once(stack: Stack, tmp_path: Path) -> None:
-    pipeline_id = new_id()
-    path = tmp_path / "slow.yaml"
-    path.write_text(SLOW.format(id=pipeline_id))
-    submit = await start("ottoscaler", "submit", "--server", stack.address, str(path))
+    pipeline_id, submit = await started(stack, tmp_path, SLOW)
     await eventually(lambda: running(stack, pipeline_id), within=30)
     temporal = await run(
         "temporal", "workflow", "cancel", "--address", stack.temporal_address,

@@ -34,6 +34,7 @@ IMAGE_UID = 10001
 FIXED_SETTINGS = {
     "GRPC_PORT": "9090",
     "METRICS_PORT": "9464",
+    "TEMPORAL_METRICS_PORT": "9465",
     "OTTO_AGENT_IMAGE": "busybox:latest",
     "LOG_LEVEL": "info",
     "TEMPORAL_NAMESPACE": "default",
@@ -346,7 +347,20 @@ def test_service_reaches_the_gateway_and_the_metrics(overlay: str) -> None:
     assert forwarded == {
         "grpc": (9090, int(data["GRPC_PORT"])),
         "metrics": (9464, int(data["METRICS_PORT"])),
+        "sdk-metrics": (9465, int(data["TEMPORAL_METRICS_PORT"])),
     }
+
+
+def test_service_monitor_scrapes_both_metrics_ports_of_the_service() -> None:
+    monitor = yaml.safe_load((REPO / "k8s" / "monitoring" / "servicemonitor.yaml").read_text())
+    service = one(rendered("base"), "Service", "ottoscaler")
+    assert monitor["kind"] == "ServiceMonitor"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    scraped = {e["port"]: e["path"] for e in monitor["spec"]["endpoints"]}
+    assert scraped == {"metrics": "/metrics", "sdk-metrics": "/metrics"}
+    assert set(scraped) <= {p["name"] for p in service["spec"]["ports"]}
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
@@ -371,6 +385,24 @@ def test_configmap_keys_are_settings_ottoscaler_reads(monkeypatch: pytest.Monkey
     assert settings.namespace == "ottoscaler-dev"
     assert settings.temporal_address == "temporal:7233"
     assert str(settings.ottoscaler_data_dir) == "/var/lib/ottoscaler"
+
+
+def test_a_replica_s_ports_never_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gRPC, metrics, the SDK's metrics and the codec endpoint (served when a payload key is
+    set) are opened together: by default and as the ConfigMap sets them, all differ."""
+    for key in ("GRPC_PORT", "METRICS_PORT", "TEMPORAL_METRICS_PORT", "CODEC_PORT"):
+        monkeypatch.delenv(key, raising=False)  # the test session sets some to 0
+    for data in ({}, settings_data(rendered("base"))):
+        for key, value in data.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        ports = [
+            settings.grpc_port,
+            settings.metrics_port,
+            settings.temporal_metrics_port,
+            settings.codec_port,
+        ]
+        assert len(set(ports)) == len(ports), ports
 
 
 def test_kind_points_temporal_address_at_its_temporal_dev_server() -> None:

@@ -80,3 +80,58 @@ async def test_starting_ottoscaler_ensures_the_reaper_schedule_of_its_task_queue
     assert [i.every.total_seconds() for i in described.schedule.spec.intervals] == [
         Settings().reaper_interval_seconds
     ]
+
+
+async def test_outputs_are_the_termination_message_and_matrix_shards_are_labelled(
+    kube_cluster: KubeCluster, kube_stub: pb_grpc.OttoscalerServiceAsyncStub
+) -> None:
+    """The fake kubelet reports what a container wrote to its terminationMessagePath
+    (FAKE_OUTPUTS), as a real one does."""
+    test = pb.PipelineStage(
+        stage_id="test",
+        depends_on=["build"],
+        when='stages.build.outputs.version == "1.2.3"',
+        matrix=[pb.MatrixAxis(name="os", values=["linux", "Mac OS/X 15"])],
+    )
+    request = pb.PipelineRequest(
+        pipeline_id=f"kube-{uuid.uuid4().hex[:8]}",
+        stages=[
+            pb.PipelineStage(
+                stage_id="build",
+                worker_count=2,
+                config={"FAKE_OUTPUTS": "version=1.2.3\nimage=registry/app:1.2.3\n"},
+            ),
+            test,
+            pb.PipelineStage(stage_id="big", config={"FAKE_OUTPUTS": "x=" + "y" * 5000}),
+        ],
+    )
+
+    events = [event async for event in kube_stub.ExecutePipeline(request)]
+
+    built = next(e for e in events if e.stage_id == "build" and e.status == pb.STAGE_COMPLETED)
+    assert dict(built.outputs) == {"version": "1.2.3", "image": "registry/app:1.2.3"}
+    assert any(e.stage_id == "test" and e.status == pb.STAGE_COMPLETED for e in events)
+    # Kubernetes kept the last 4,096 bytes: a text past the limit is told from one at it.
+    big = next(e for e in events if e.stage_id == "big" and e.status == pb.STAGE_FAILED)
+    assert "InvalidOutputs" in big.error_message
+    assert "OTTO_OUTPUTS holds more than 4000 bytes, the limit" in big.error_message
+    created = [r.body for r in kube_cluster.emulator.requests if r.method == "POST"]
+    [container] = created[0]["spec"]["containers"]
+    assert (container["terminationMessagePath"], container["terminationMessagePolicy"]) == (
+        "/dev/termination-log",
+        "File",
+    )
+    shards = sorted(
+        (pod for pod in created if pod["metadata"]["labels"]["stage-id"] == "test"),
+        key=lambda pod: pod["metadata"]["labels"]["ottoscaler.io/shard"],
+    )
+    env = [
+        {v["name"]: v.get("value") for v in pod["spec"]["containers"][0]["env"]} for pod in shards
+    ]
+    assert [e["OTTO_MATRIX_OS"] for e in env] == ["linux", "Mac OS/X 15"]
+    assert {e["OTTO_OUTPUT_BUILD_VERSION"] for e in env} == {"1.2.3"}
+    assert {e["OTTO_OUTPUTS"] for e in env} == {"/dev/termination-log"}
+    labels = [pod["metadata"]["labels"]["ottoscaler.io/matrix-os"] for pod in shards]
+    assert labels[0] == "linux"
+    # Not a label value as it is: sanitised, and a hash keeps such values apart.
+    assert labels[1].startswith("Mac-OS-X-15-") and len(labels[1]) == len("Mac-OS-X-15-") + 8

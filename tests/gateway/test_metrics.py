@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.error
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 import grpc
 import prometheus_client
@@ -27,6 +30,7 @@ from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
 SERVICE = "ottoscaler.v1.OttoscalerService"
 PHASES = ("pending", "running", "succeeded", "failed")
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -190,7 +194,11 @@ async def test_pipelines_stages_retries_and_workers_are_counted_as_they_ran(
 
     async def settled() -> Samples | None:
         samples = await scrape(ottoscaler.metrics_port)
-        return samples if samples[gauge] == 0 else None
+        # Runs are counted once Temporal's history says this worker ran them: soon after.
+        counted = value(samples, "ottoscaler_pipelines_started_total") >= 3 and (
+            sum(value(samples, "ottoscaler_pipeline_seconds_count", status=s) for s in FINAL) >= 2
+        )
+        return samples if samples[gauge] == 0 and counted else None
 
     samples = await eventually(settled)
     assert samples is not None
@@ -235,6 +243,24 @@ async def test_workers_by_phase_follow_a_pool(
     await eventually(gone, within=30)
 
 
+async def test_pool_workers_start_latency_is_counted_by_runtime(
+    ottoscaler: Running, stub: pb_grpc.OttoscalerServiceAsyncStub
+) -> None:
+    task = new_task()
+    # Two workers, each pending 0.3 s after its creation before it runs.
+    await stub.ScaleUp(scale_request(task, 2, mock_pending="0.3", mock_duration="60"))
+
+    async def started() -> Samples | None:
+        samples = await scrape(ottoscaler.metrics_port)
+        counted = value(samples, "ottoscaler_worker_start_seconds_count", runtime="mock")
+        return samples if counted == 2 else None
+
+    samples = await eventually(started, within=30)
+    assert samples is not None
+    assert value(samples, "ottoscaler_worker_start_seconds_sum", runtime="mock") >= 0.6
+    await stub.ScaleDown(pb.ScaleRequest(task_id=task, worker_count=0))
+
+
 async def test_log_lines_archived_and_cut_at_the_size_limit_are_counted(
     client: Client, settings: Settings
 ) -> None:
@@ -275,3 +301,72 @@ async def test_the_reapers_deletions_are_counted(
     assert value(samples, "ottoscaler_reaper_deleted_total", kind="workers") == 1
     assert value(samples, "ottoscaler_reaper_deleted_total", kind="secrets") == 0
     assert value(samples, "ottoscaler_reaper_sweeps_failed_total") == 0
+
+
+async def last(stream: Any) -> pb.PipelineProgress:
+    """The last event of a stream already read from with read()."""
+    final = None
+    while (event := await stream.read()) is not aio.EOF:
+        final = event
+    assert isinstance(final, pb.PipelineProgress)
+    return final
+
+
+async def test_a_pipeline_run_counts_once_however_many_streams_and_replicas_follow_it(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    """Streams that re-attach (ExecutePipeline again, on this replica or another, and
+    WatchPipeline) and a RetryPipeline: two runs, counted once each, summed over replicas."""
+    replicas: list[Running] = []
+    stubs: list[pb_grpc.OttoscalerServiceAsyncStub] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for name in ("a", "b"):
+            replica = settings.model_copy(
+                update={
+                    "ottoscaler_data_dir": tmp_path / name,
+                    "ottoscaler_signing_key": SecretStr("replicas-share-this-key"),
+                }
+            )
+            # As replicas in their own pods: a client, and the identity its worker has, each.
+            own = await Client.connect(
+                client.service_client.config.target_host,
+                data_converter=client.data_converter,
+                identity=f"replica-{name}",
+            )
+            running = await stack.enter_async_context(running_ottoscaler(replica, own))
+            channel = await stack.enter_async_context(
+                aio.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+            )
+            replicas.append(running)
+            stubs.append(pb_grpc.OttoscalerServiceStub(channel))
+        a, b = stubs
+        req = request(stage("long", duration="600"))
+        ref = pb.PipelineRef(pipeline_id=req.pipeline_id)
+        streams: list[Any] = [a.ExecutePipeline(req)]
+        await streams[0].read()  # started
+        # Attached: each ExecutePipeline follows the run from its start, as the first does.
+        attached: list[Any] = [b.ExecutePipeline(req), a.ExecutePipeline(req), b.WatchPipeline(ref)]
+        for follower in attached:
+            await follower.read()
+        streams.extend(attached)
+        cancel = pb.CancelPipelineRequest(pipeline_id=req.pipeline_id, reason="test")
+        assert (await a.CancelPipeline(cancel)).accepted
+        for stream in streams:
+            assert (await last(stream)).status == pb.STAGE_CANCELLED
+        retried = b.RetryPipeline(pb.RetryPipelineRequest(pipeline_id=req.pipeline_id))
+        await retried.read()
+        again = a.WatchPipeline(ref)
+        await again.read()
+        assert (await b.CancelPipeline(cancel)).accepted
+        for stream in (retried, again):
+            assert (await last(stream)).status == pb.STAGE_CANCELLED
+
+        async def totals() -> tuple[float, float] | None:
+            started = ended = 0.0
+            for running in replicas:
+                samples = await scrape(running.metrics_port)
+                started += value(samples, "ottoscaler_pipelines_started_total")
+                ended += value(samples, "ottoscaler_pipelines_ended_total", status="CANCELLED")
+            return (started, ended) if ended >= 2 else None
+
+        assert await eventually(totals, within=30) == (2, 2)

@@ -10,8 +10,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 from ottoscaler.v1 import ottoscaler_pb2_grpc as pb_grpc
+from tests.gateway.test_approvals import BAD_REQUESTS as APPROVALS
+from tests.gateway.test_cleanup import BAD_REQUESTS as CLEANUP
 from tests.gateway.test_deadline_and_conditions import BAD_REQUESTS as DEADLINES_AND_CONDITIONS
 from tests.gateway.test_execute_pipeline import request, stage
+from tests.gateway.test_matrix import BAD_REQUESTS as MATRICES
 from workflows.workers.naming import pipeline_workflow_id
 
 
@@ -44,6 +47,9 @@ def named(req: pb.PipelineRequest, pipeline_id: str) -> pb.PipelineRequest:
 
 BAD_REQUESTS = {
     **DEADLINES_AND_CONDITIONS,
+    **APPROVALS,
+    **CLEANUP,
+    **MATRICES,
     "no stages": (request(), "stages: must contain at least one stage"),
     "missing stage_id": (request(stage("")), "stages[0].stage_id: is required"),
     "duplicate stage_id": (

@@ -3,12 +3,14 @@
 Runs each scenario on a fresh Temporal dev server with the mock runtime and writes the
 pipeline's history, and each stage child's where a stage runs in one, as JSON beside
 this file. Re-record after an
-intended workflow change that needs no patch, and commit the result.
+intended workflow change that needs no patch, and commit the result
+(`python -m tests.histories.record outputs matrix` records only the scenarios named).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,10 +29,21 @@ from gateway.worker import create_worker
 from tests.builders import mock_stage, pipeline, start, worker
 from tests.signing import admission
 from tests.waiting import eventually
-from workflows.pipeline.models import PipelineSpec
+from workflows.pipeline.approval import ApprovalAnswer
+from workflows.pipeline.matrix import MatrixAxis
+from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.workflow import PipelineWorkflow
 
 HERE = Path(__file__).resolve().parent
+
+
+def _cleanup(stage: StageSpec, when: str) -> StageSpec:
+    return stage.model_copy(update={"cleanup": True, "when": when})
+
+
+def with_config(stage: StageSpec, config: dict[str, str]) -> StageSpec:
+    return stage.model_copy(update={"config": {**stage.config, **config}})
+
 
 SCENARIOS: dict[str, PipelineSpec] = {
     "chain": pipeline(
@@ -74,8 +87,48 @@ SCENARIOS: dict[str, PipelineSpec] = {
             update={"when": 'stages.deploy.status == "SKIPPED"'}
         ),
     ).model_copy(update={"metadata": {"branch": "feature"}}),
+    # "gate" waits for its approval, which the recorder gives; "deploy" runs after it.
+    "approval": pipeline(
+        mock_stage("build"),
+        StageSpec(stage_id="gate", type="approval", depends_on=("build",), timeout_seconds=3600),
+        mock_stage("deploy", "gate"),
+    ),
+    # "build" fails; then the cleanup stages run, one only when the pipeline failed.
+    "cleanup": pipeline(
+        mock_stage("build", exit_code=2),
+        _cleanup(mock_stage("report", timeout=60), 'pipeline.status == "FAILED"'),
+        _cleanup(mock_stage("teardown", "report", timeout=60), ""),
+    ),
+    # Cancelled while "slow" runs: the cleanup stage runs, the pipeline ends cancelled.
+    "cleanup-cancel": pipeline(
+        mock_stage("slow", duration=60), _cleanup(mock_stage("teardown", timeout=60), "")
+    ),
+    # "build"'s two shards write the same version; "test" sees it in its environment and
+    # in its condition, and reports it back.
+    "outputs": pipeline(
+        with_config(mock_stage("build", workers=2), {"mock.outputs": "version=1.2.3"}),
+        with_config(
+            mock_stage("test", "build"), {"mock.outputs": "seen=${OTTO_OUTPUT_BUILD_VERSION}"}
+        ).model_copy(update={"when": 'stages.build.outputs.version == "1.2.3"'}),
+    ),
+    # One shard per combination of os and py, each writing its own key.
+    "matrix": pipeline(
+        with_config(
+            mock_stage("test", workers=4),
+            {"mock.outputs": "${OTTO_MATRIX_OS}_${OTTO_WORKER_INDEX}=ok"},
+        ).model_copy(
+            update={
+                "matrix": (
+                    MatrixAxis(name="os", values=("linux", "mac")),
+                    MatrixAxis(name="py", values=("3.11", "3.12")),
+                )
+            }
+        ),
+        mock_stage("report", "test"),
+    ),
 }
 CROWDED = {"room"}
+CANCELLED = {"cancel", "cleanup-cancel"}
 
 
 @asynccontextmanager
@@ -92,7 +145,16 @@ async def crowded_worker(client: Client, task_queue: str) -> AsyncIterator[None]
 
 async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -> None:
     handle = await start(client, task_queue, spec)
-    if name == "cancel":
+    if name == "approval":
+
+        async def gate_waits() -> bool:
+            page = await handle.query(PipelineWorkflow.progress, 0)
+            return any(e.message.startswith("waiting for approval") for e in page.events)
+
+        await eventually(gate_waits)
+        answer = ApprovalAnswer(stage_id="gate", approved=True, approver="recorder", comment="ok")
+        await handle.execute_update(PipelineWorkflow.approve_stage, answer)
+    if name in CANCELLED:
 
         async def stage_started() -> bool:
             page = await handle.query(PipelineWorkflow.progress, 0)
@@ -100,11 +162,12 @@ async def _run(client: Client, task_queue: str, name: str, spec: PipelineSpec) -
 
         await eventually(stage_started)
         await handle.cancel(reason="recorded cancel")
-    if await final_page(handle) is None and name != "cancel":
+    if await final_page(handle) is None and name not in CANCELLED:
         raise AssertionError(f"{name}: the run ended without its result")
 
 
-async def record() -> list[Path]:
+async def record(names: list[str]) -> list[Path]:
+    """Records the named scenarios, every one when none is named."""
     written: list[Path] = []
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
@@ -115,6 +178,8 @@ async def record() -> list[Path]:
         crowded_queue = f"{task_queue}-crowded"
         async with worker(env.client, task_queue), crowded_worker(env.client, crowded_queue):
             for name, spec in SCENARIOS.items():
+                if names and name not in names:
+                    continue
                 spec = spec.model_copy(update={"pipeline_id": f"history-{name}"})
                 queue = crowded_queue if name in CROWDED else task_queue
                 await _run(env.client, queue, name, spec)
@@ -131,5 +196,5 @@ async def record() -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    for path in asyncio.run(record(sys.argv[1:])):
         print(path.relative_to(HERE.parent.parent))

@@ -13,6 +13,9 @@ container's environment (a stage's env-like config keys end up there):
                          (OTTO_ATTEMPT) only; later attempts succeed
     FAKE_ECHO            names variables whose values it prints first, one line each
                          ("A,B"); a value with a newline prints as several lines
+    FAKE_OUTPUTS         what the container writes to its terminationMessagePath: the
+                         kubelet reports its last 4,096 bytes as the terminated state's
+                         message, as a real one does
 
 Variables taken from a Secret (valueFrom.secretKeyRef) are read from the emulator's
 Secrets as the container starts; a missing Secret or key holds the container waiting with
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from tests.kube.store import Json, PodStore, now_rfc3339
 
 NODE_NAME = "fake-node-1"
+TERMINATION_MESSAGE_BYTES = 4096
 POD_IP = "10.244.0.{n}"
 
 
@@ -206,6 +210,15 @@ class FakeKubelet:
         elif done:
             self._terminate(pod, env)
 
+    def _termination_message(self, pod: Json, env: dict[str, str]) -> str:
+        """A kubelet reads the last 4,096 bytes of the file (its
+        MaxContainerTerminationMessageLength); Ottoscaler's policy File never asks it
+        for the log's tail instead."""
+        if not pod["spec"]["containers"][0].get("terminationMessagePath"):
+            return ""
+        written = env.get("FAKE_OUTPUTS", "").encode()[-TERMINATION_MESSAGE_BYTES:]
+        return written.decode(errors="replace")
+
     def _fail_pod(self, pod: Json, reason: str, message: str) -> None:
         state = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now_rfc3339()}}
         self._update(
@@ -229,6 +242,9 @@ class FakeKubelet:
             "startedAt": started,
             "finishedAt": now_rfc3339(),
         }
+        message = self._termination_message(pod, env)
+        if message:
+            terminated["message"] = message
         phase = "Succeeded" if exit_code == 0 else "Failed"
         self._update(
             pod, phase=phase, containerStatuses=_container(pod, {"terminated": terminated})

@@ -86,6 +86,7 @@ class Request:
     path: str
     query: dict[str, str]
     body: Any
+    traceparent: str = ""  # the W3C trace context the client sent, if any
 
 
 class KubeServer(ThreadingHTTPServer):
@@ -202,7 +203,8 @@ class KubeHandler(BaseHTTPRequestHandler):
         body = self._read_body() if method in ("POST", "DELETE") else None
         store = self.server.store
         with store.changed:
-            self.server.requests.append(Request(method, url.path, query, body))
+            traceparent = self.headers.get("traceparent", "")
+            self.server.requests.append(Request(method, url.path, query, body, traceparent))
             store.changed.notify_all()
         routed = next(((m, kind) for p, kind in _ROUTES if (m := p.match(url.path))), None)
         if routed is None:

@@ -46,10 +46,17 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
         # Cleared: entries arrive but are not answered, as from an overloaded otto-handler.
         self.answering = asyncio.Event()
         self.answering.set()
+        # (RPC, the call's W3C traceparent metadata or ""), per call, as they came.
+        self.traceparents: list[tuple[str, str]] = []
+
+    def _called(self, rpc: str, context: Any) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        self.traceparents.append((rpc, str(metadata.get("traceparent", ""))))
 
     async def ForwardWorkerLogs(
         self, request_iterator: AsyncIterator[pb.WorkerLogEntry], context: Any
     ) -> AsyncIterator[pb.LogForwardResponse]:
+        self._called("ForwardWorkerLogs", context)
         # Entries are received as they come and answered one by one, in order.
         arrived: asyncio.Queue[tuple[pb.WorkerLogEntry, int] | None] = asyncio.Queue()
         receiving = asyncio.create_task(self._receive(request_iterator, arrived))
@@ -86,6 +93,7 @@ class FakeOttoHandler(pb_grpc.OttoHandlerLogServiceServicer):
     async def NotifyWorkerStatus(
         self, request: pb.WorkerStatusNotification, context: Any
     ) -> pb.WorkerStatusAck:
+        self._called("NotifyWorkerStatus", context)
         return pb.WorkerStatusAck(status=pb.WorkerStatusAck.Status.RECEIVED)
 
 

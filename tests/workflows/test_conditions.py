@@ -12,7 +12,7 @@ SPEC = PipelineSpec(pipeline_id="p", stages=(), triggered_by="release", metadata
 
 def holds(expression: str, status: StageStatus = StageStatus.COMPLETED) -> bool:
     stage = StageSpec(stage_id="deploy", depends_on=("build",), when=expression)
-    return evaluate(SPEC, stage, {"build": status})
+    return evaluate(SPEC, stage, {"build": status}, {})
 
 
 def test_conditions_see_the_pipeline_and_their_dependencies() -> None:

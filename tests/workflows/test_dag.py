@@ -7,7 +7,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.pipeline.dag import downstream, find_cycle, ready_stages
+from workflows.pipeline.dag import downstream, find_cycle, ready_stages, upstream
 from workflows.pipeline.models import StageStatus
 
 NAMES = [f"s{i}" for i in range(8)]
@@ -76,3 +76,9 @@ def test_ready_stages_wait_for_every_dependency_to_complete() -> None:
     assert ready_stages(graph, status) == ["test"]
     status["test"] = StageStatus.FAILED
     assert ready_stages(graph, status) == []
+
+
+@given(graphs())
+def test_upstream_is_every_stage_a_stage_depends_on(graph: dict[str, list[str]]) -> None:
+    for node in graph:
+        assert upstream(graph, node) == sorted(reachable(graph, node))

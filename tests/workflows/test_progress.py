@@ -70,7 +70,7 @@ def test_a_retry_keeps_its_error_until_the_next_attempt() -> None:
 
 def test_skipped_cancelled_and_reused_stages_finish_without_running() -> None:
     p = progress()
-    p.stage_reused(at(0), "build")
+    p.stage_reused(at(0), "build", {})
     p.stage_skipped(at(1), "deploy", "skipped: upstream stage build failed")
     assert p.stages["build"].status is StageStatus.COMPLETED
     assert p.stages["build"].message == "reused from the previous run"

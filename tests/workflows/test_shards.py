@@ -29,6 +29,7 @@ def failed(reason: str, exit_code: int | None = None) -> WorkerOutcome:
         (failed("OOMKilled", 137), ["OOMKilled"], True),
         (failed("ImagePullBackOff"), ["OOMKilled", "Evicted"], False),
         (failed("DeadlineExceeded"), ["DeadlineExceeded"], True),
+        (failed("InvalidOutputs"), [], False),
     ],
 )
 def test_is_retryable(outcome: WorkerOutcome, patterns: list[str], expected: bool) -> None:
@@ -89,3 +90,13 @@ def test_runs_started_together_get_different_names() -> None:
         "p1", "build", 0, 1, second
     )
     assert stage_workflow_id("p1", "build", first) != stage_workflow_id("p1", "build", second)
+
+
+def test_config_keys_never_pose_as_matrix_values_or_upstream_outputs() -> None:
+    config = {"OTTO_MATRIX_OS": "forged", "OTTO_MATRIX": "[]", "OTTO_OUTPUT_A_B": "x", "KEEP": "1"}
+    stage = StageSpec(stage_id="unit", config=config)
+    ctx = StageContext("p", "r", "c", "run", stage, outputs_env={"OTTO_OUTPUT_A_B": "real"})
+    env = ctx.worker_spec(0, 1).env
+    assert env["KEEP"] == "1"
+    assert env["OTTO_OUTPUT_A_B"] == "real"
+    assert not any(k.startswith("OTTO_MATRIX") for k in env)

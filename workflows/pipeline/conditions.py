@@ -76,9 +76,17 @@ def check_condition(field: str, stage: StageSpec) -> None:
             )
 
 
-def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageStatus]) -> bool:
-    """The stage's condition, given its dependencies' final statuses. Raises
-    ConditionError when it fails to evaluate or is not a bool."""
+def evaluate(
+    spec: PipelineSpec,
+    stage: StageSpec,
+    status: Mapping[str, StageStatus],
+    outputs: Mapping[str, Mapping[str, str]],
+    pipeline_status: StageStatus = StageStatus.RUNNING,
+) -> bool:
+    """The stage's condition, given its dependencies' final statuses and outputs (a
+    skipped dependency has none). Raises ConditionError when it fails to evaluate or is
+    not a bool. pipeline_status: RUNNING, or for a cleanup stage the outcome of the other
+    stages (cleanup.py)."""
     activation = {
         "pipeline": json_to_cel(
             {
@@ -87,10 +95,14 @@ def evaluate(spec: PipelineSpec, stage: StageSpec, status: Mapping[str, StageSta
                 "commit_sha": spec.commit_sha,
                 "triggered_by": spec.triggered_by,
                 "metadata": dict(spec.metadata),
+                "status": pipeline_status.value,
             }
         ),
         "stages": json_to_cel(
-            {dep: {"status": status[dep].value, "outputs": {}} for dep in stage.depends_on}
+            {
+                dep: {"status": status[dep].value, "outputs": dict(outputs.get(dep, {}))}
+                for dep in stage.depends_on
+            }
         ),
     }
     try:

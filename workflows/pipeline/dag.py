@@ -24,6 +24,18 @@ def ready_stages(
     ]
 
 
+def upstream(graph: Graph, stage: str) -> list[str]:
+    """Every stage that `stage` depends on, directly or not, sorted."""
+    seen: set[str] = set()
+    todo = list(graph[stage])
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(graph[dep])
+    return sorted(seen)
+
+
 def downstream(graph: Graph, stage: str) -> list[str]:
     """Every stage that depends on `stage`, directly or not, in graph order."""
     dependents: dict[str, list[str]] = {}

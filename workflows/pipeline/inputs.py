@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from workflows.base.checks import Limits
 from workflows.base.model import Frozen
 from workflows.pipeline.models import PipelineSpec, StageMetrics, StageSpec, StageStatus
@@ -15,6 +17,8 @@ class PipelineInput(Frozen):
     limits: Limits = Limits()
     # Stages the previous run completed (RetryPipeline): reported COMPLETED, not run again.
     reuse_completed: tuple[str, ...] = ()
+    # Their outputs in that run: downstream stages and conditions see them as if they ran.
+    reused_outputs: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class StageInput(Frozen):
@@ -25,6 +29,10 @@ class StageInput(Frozen):
     run: str
     stage: StageSpec
     secrets: SecretRefs | None = None
+    # A cleanup stage's view of the pipeline's outcome (OTTO_PIPELINE_STATUS); "" otherwise.
+    pipeline_status: str = ""
+    # OTTO_OUTPUT_* of the stages upstream of this one (outputs.py).
+    outputs_env: dict[str, str] = Field(default_factory=dict)
 
 
 class StageReport(Frozen):
@@ -45,3 +53,4 @@ class StageResult(Frozen):
     message: str
     error_message: str = ""
     metrics: StageMetrics = StageMetrics()
+    outputs: dict[str, str] = Field(default_factory=dict)

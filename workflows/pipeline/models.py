@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from workflows.base.model import Frozen
+from workflows.pipeline.matrix import MatrixAxis
 
 
 class StageStatus(StrEnum):
@@ -57,6 +58,10 @@ class StageSpec(Frozen):
     retry: RetrySpec = RetrySpec()
     # A CEL condition over the pipeline and this stage's dependencies (conditions.py).
     when: str = ""
+    # Runs after every other stage has ended, whatever the outcome (cleanup.py).
+    cleanup: bool = False
+    # One shard per combination of the axes' values (matrix.py); worker_count is their product.
+    matrix: tuple[MatrixAxis, ...] = ()
     # Names only: the values stay in the run's secret store (workflows/pipeline/secrets.py).
     secret_names: tuple[str, ...] = ()
     # The gateway's signature over the workers this stage makes (workflows/workers/signed.py).
@@ -102,6 +107,9 @@ class StageState(Frozen):
     completed_at: datetime | None = None
     error_message: str = ""
     metrics: StageMetrics = StageMetrics()
+    # A completed stage's outputs (its shards' merged, outputs.py), or an approval's
+    # approver and comment (approval.py).
+    outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class ProgressEvent(Frozen):
@@ -118,6 +126,7 @@ class ProgressEvent(Frozen):
     completed_at: datetime | None = None
     error_message: str = ""
     metrics: StageMetrics | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class PipelineSnapshot(Frozen):

@@ -71,8 +71,9 @@ class PipelineProgress:
     def stage_scheduled(self, now: datetime, stage_id: str) -> None:
         self._move(now, stage_id, StageStatus.RUNNING, "starting")
 
-    def stage_reused(self, now: datetime, stage_id: str) -> None:
-        self._move(now, stage_id, StageStatus.COMPLETED, "reused from the previous run")
+    def stage_reused(self, now: datetime, stage_id: str, outputs: dict[str, str]) -> None:
+        message = "reused from the previous run"
+        self._move(now, stage_id, StageStatus.COMPLETED, message, outputs=outputs)
 
     def attempt_started(
         self, now: datetime, stage_id: str, attempt: int, worker_pod_names: tuple[str, ...]
@@ -111,8 +112,9 @@ class PipelineProgress:
         worker_pod_names: tuple[str, ...],
         error_message: str,
         metrics: StageMetrics,
+        outputs: dict[str, str] | None = None,
     ) -> None:
-        """A stage's own end: COMPLETED or FAILED after its attempts."""
+        """A stage's own end: COMPLETED (with its outputs) or FAILED after its attempts."""
         self._move(
             now,
             stage_id,
@@ -122,7 +124,12 @@ class PipelineProgress:
             worker_pod_names=worker_pod_names,
             error_message=error_message,
             metrics=metrics,
+            outputs=outputs,
         )
+
+    def approval_waiting(self, now: datetime, stage_id: str, message: str) -> None:
+        """An approval stage waits for its answer: RUNNING, which every client knows."""
+        self._move(now, stage_id, StageStatus.RUNNING, message)
 
     def room_reported(self, now: datetime, report: RoomReport) -> bool:
         """Workers of a running attempt started or stopped waiting for room. Logs a
@@ -163,6 +170,7 @@ class PipelineProgress:
         worker_pod_names: tuple[str, ...] | None = None,
         error_message: str | None = None,
         metrics: StageMetrics | None = None,
+        outputs: dict[str, str] | None = None,
     ) -> None:
         """Sets the stage's new state (times stamped on entering RUNNING and on finishing)
         and logs the transition. Fields left None keep their value. Any move ends what
@@ -197,6 +205,7 @@ class PipelineProgress:
                 old.error_message if error_message is None else clip(error_message, MAX_ERROR_CHARS)
             ),
             metrics=metrics,
+            outputs=old.outputs if outputs is None else outputs,
         )
         self.stages[stage_id] = state
         self._log(stage_event(state, self.version + 1, now, self.percentage))
@@ -326,4 +335,5 @@ def stage_event(
         completed_at=state.completed_at,
         error_message=state.error_message,
         metrics=state.metrics,
+        outputs=state.outputs,
     )

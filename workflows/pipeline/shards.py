@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from workflows.pipeline.matrix import (
+    MATRIX_ENV,
+    combination,
+    describe,
+    matrix_env,
+    matrix_json,
+    matrix_labels,
+)
 from workflows.pipeline.models import StageSpec
 from workflows.workers.calls import REFUSED
 from workflows.workers.naming import stage_worker_name
+from workflows.workers.outputs import INVALID_OUTPUTS
 from workflows.workers.spec import (
     MANAGED_BY,
+    PIPELINE_STATUS_ENV,
     Labels,
     SecretRefs,
     WorkerOutcome,
@@ -16,6 +26,8 @@ from workflows.workers.spec import (
     env_from_config,
     pending_timeout,
 )
+
+DERIVED = ("OTTO_MATRIX", "OTTO_OUTPUT_")
 
 
 class StageContext:
@@ -29,25 +41,39 @@ class StageContext:
         run: str,
         stage: StageSpec,
         secrets: SecretRefs | None = None,
+        pipeline_status: str = "",
+        outputs_env: dict[str, str] | None = None,
     ) -> None:
+        """pipeline_status: the outcome a cleanup stage's workers see (cleanup.py)."""
         self.pipeline_id = pipeline_id
         self.repository = repository
         self.commit_sha = commit_sha
         self.run = run
         self.stage = stage
         self.secrets = secrets
+        self.pipeline_status = pipeline_status
+        # OTTO_OUTPUT_* of the stages upstream (outputs.py).
+        self.outputs_env = outputs_env or {}
 
     def worker_name(self, shard: int, attempt: int) -> str:
         return stage_worker_name(self.pipeline_id, self.stage.stage_id, shard, attempt, self.run)
 
     def worker_spec(self, shard: int, attempt: int) -> WorkerSpec:
         stage = self.stage
-        env = env_from_config(stage.config)
+        # A config key never poses as a matrix value or an upstream output, which the
+        # signature leaves out (workflows/workers/signed.py).
+        env = {k: v for k, v in env_from_config(stage.config).items() if not k.startswith(DERIVED)}
         labels: dict[str, str] = {}
         if self.secrets is not None:
             # A secret wins over a config key of its name: its value must not be replaced.
             env = {k: v for k, v in env.items() if k not in self.secrets.keys}
             labels[Labels.SECRETS] = self.secrets.store
+        env.update(self.outputs_env)
+        if stage.matrix:
+            combo = combination(stage.matrix, shard)
+            env[MATRIX_ENV] = matrix_json(stage.matrix)
+            env.update(matrix_env(combo))
+            labels.update(matrix_labels(combo))
         env.update(
             OTTO_TASK_ID=self.pipeline_id,
             OTTO_PIPELINE_ID=self.pipeline_id,
@@ -58,6 +84,8 @@ class StageContext:
             OTTO_REPOSITORY=self.repository,
             OTTO_COMMIT_SHA=self.commit_sha,
         )
+        if self.pipeline_status:
+            env[PIPELINE_STATUS_ENV] = self.pipeline_status
         return WorkerSpec(
             name=self.worker_name(shard, attempt),
             labels={
@@ -87,10 +115,13 @@ class StageContext:
 
     def summary(self, shard: int, attempt: int) -> str:
         """What the Web UI shows for the shard's activities: 'build · shard 0 of 3 · attempt
-        2/3'. Shards count from 0 everywhere (errors, pod names, OTTO_WORKER_INDEX)."""
+        2/3', with a matrix shard's combination ('test · shard 1 of 4 · os=linux,
+        python=3.12 · attempt 1/1'). Shards count from 0 everywhere (errors, pod names,
+        OTTO_WORKER_INDEX)."""
         stage = self.stage
+        combo = f" · {describe(combination(stage.matrix, shard))}" if stage.matrix else ""
         return (
-            f"{stage.stage_id} · {shard_name(shard, stage.worker_count)}"
+            f"{stage.stage_id} · {shard_name(shard, stage.worker_count)}{combo}"
             f" · attempt {attempt}/{stage.attempts_allowed}"
         )
 
@@ -109,8 +140,9 @@ def failure_labels(outcome: WorkerOutcome) -> set[str]:
 
 def is_retryable(outcome: WorkerOutcome, retryable_failures: Iterable[str]) -> bool:
     """An empty list retries every failure; otherwise the reason or ExitCode:N must match.
-    A worker the activity refused to create (unsigned, over the limit) is never retried."""
-    if outcome.reason in REFUSED:
+    A worker the activity refused to create (unsigned, over the limit), or whose outputs
+    broke a rule (the same program would write them again), is never retried."""
+    if outcome.reason in REFUSED or outcome.reason == INVALID_OUTPUTS:
         return False
     patterns = set(retryable_failures)
     return not patterns or bool(patterns & failure_labels(outcome))

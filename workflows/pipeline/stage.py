@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.pipeline.inputs import StageInput, StageReport, StageResult
 from workflows.pipeline.models import StageMetrics, StageStatus
 from workflows.pipeline.outcome import fails_when_failed, stage_failed
+from workflows.pipeline.outputs import OutputsConflict, merge_shards
 from workflows.pipeline.shards import StageContext, is_retryable, shard_name
 from workflows.workers import calls as worker_calls
 from workflows.workers.naming import pipeline_workflow_id
@@ -46,15 +47,18 @@ async def run_stage(ctx: StageContext, reporter: StageReporter) -> StageResult:
     max_attempts = stage.attempts_allowed
     shards = list(range(stage.worker_count))
     names: dict[int, str] = {}
+    shard_outputs: dict[int, dict[str, str]] = {}
     succeeded = 0
     for attempt in range(1, max_attempts + 1):
         names.update({shard: ctx.worker_name(shard, attempt) for shard in shards})
         await reporter.attempt_started(stage.stage_id, attempt, _ordered(names))
         outcomes = await _run_shards([ctx.worker_spec(shard, attempt) for shard in shards])
-        failed = [(s, o) for s, o in zip(shards, outcomes, strict=True) if not o.succeeded]
+        ended = list(zip(shards, outcomes, strict=True))
+        shard_outputs.update((s, o.outputs) for s, o in ended if o.succeeded)
+        failed = [(s, o) for s, o in ended if not o.succeeded]
         succeeded += len(shards) - len(failed)
         if not failed:
-            return _result(StageStatus.COMPLETED, attempt, names, succeeded, 0, "")
+            return _completed(attempt, names, succeeded, shard_outputs)
         first_shard, first = failed[0]
         error = f"{shard_name(first_shard, stage.worker_count)}: {first.failure_text}"
         retryable = all(is_retryable(o, stage.retry.retryable_failures) for _, o in failed)
@@ -114,6 +118,19 @@ def activity_failure(name: str, err: ActivityError) -> WorkerOutcome:
     cause = err.cause
     reason = cause.type if isinstance(cause, ApplicationError) and cause.type else "RuntimeError"
     return WorkerOutcome(name=name, succeeded=False, reason=reason, message=str(cause or err))
+
+
+def _completed(
+    attempt: int, names: dict[int, str], succeeded: int, shard_outputs: dict[int, dict[str, str]]
+) -> StageResult:
+    """Every shard succeeded: the stage completes with their outputs merged, or fails when
+    they cannot be (no retry: the same programs would write the same outputs)."""
+    try:
+        outputs = merge_shards(shard_outputs)
+    except OutputsConflict as err:
+        return _result(StageStatus.FAILED, attempt, names, succeeded, 0, str(err))
+    result = _result(StageStatus.COMPLETED, attempt, names, succeeded, 0, "")
+    return result.model_copy(update={"outputs": outputs}) if outputs else result
 
 
 def _ordered(names: dict[int, str]) -> tuple[str, ...]:
@@ -209,7 +226,14 @@ class StageWorkflow:
                 non_retryable=True,
             )
         ctx = StageContext(
-            inp.pipeline_id, inp.repository, inp.commit_sha, inp.run, inp.stage, inp.secrets
+            inp.pipeline_id,
+            inp.repository,
+            inp.commit_sha,
+            inp.run,
+            inp.stage,
+            inp.secrets,
+            inp.pipeline_status,
+            inp.outputs_env,
         )
         result = await run_stage(ctx, self._parent)
         # A room report being forwarded is sent before the stage ends, not dropped.

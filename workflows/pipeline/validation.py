@@ -16,8 +16,11 @@ from workflows.base.checks import (
     check_text,
 )
 from workflows.base.sizes import MAX_PAYLOAD_BYTES, WORKFLOW_TASK_BYTES_BUDGET, json_bytes
+from workflows.pipeline.approval import answers_bytes, check_approval_stage, is_approval
+from workflows.pipeline.cleanup import check_cleanup
 from workflows.pipeline.conditions import check_condition
 from workflows.pipeline.dag import find_cycle
+from workflows.pipeline.matrix import check_matrix
 from workflows.pipeline.models import PipelineSpec, StageSpec
 from workflows.pipeline.placement import (
     HISTORY_BYTES_BUDGET,
@@ -47,6 +50,8 @@ MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
 
 def _check_stage(field: str, stage: StageSpec, limits: Limits) -> None:
     check_label_value(f"{field}.stage_id", stage.stage_id)
+    if stage.matrix:
+        check_matrix(field, stage.matrix, stage.worker_count, limits)
     if not 1 <= stage.worker_count <= limits.max_workers_per_stage:
         raise SpecError(
             f"{field}.worker_count",
@@ -115,8 +120,9 @@ def _check_workflow_tasks(stages: tuple[StageSpec, ...]) -> None:
 
 
 def _check_progress(stages: tuple[StageSpec, ...]) -> None:
-    """Every query answer carries the snapshot: every stage's state and workers' names."""
-    size = snapshot_bytes(stages)
+    """Every query answer carries the snapshot: every stage's state and workers' names,
+    and the approvers' answers."""
+    size = snapshot_bytes(stages) + answers_bytes(stages)
     if size > SNAPSHOT_BYTES_BUDGET:
         workers = sum(s.worker_count for s in stages)
         raise SpecError(
@@ -172,8 +178,9 @@ def _check_fits_one_history(field: str, stage: StageSpec) -> None:
         )
 
 
-def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
-    """Raises SpecError for the first problem found, in field order."""
+def validate_pipeline(spec: PipelineSpec, limits: Limits, approval_stages: bool = True) -> None:
+    """Raises SpecError for the first problem found, in field order. approval_stages:
+    False for a run that began before them, where an `approval` stage ran workers."""
     check_label_value("pipeline_id", spec.pipeline_id)
     check_identity(
         {
@@ -193,6 +200,8 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
     for index, stage in enumerate(spec.stages):
         field = f"stages[{index}]"
         _check_stage(field, stage, limits)
+        if approval_stages and is_approval(stage):
+            check_approval_stage(field, stage)
         if stage.stage_id in seen:
             raise SpecError(
                 f"{field}.stage_id",
@@ -207,6 +216,7 @@ def validate_pipeline(spec: PipelineSpec, limits: Limits) -> None:
                 raise SpecError(f"stages[{index}].depends_on", f"unknown stage {dep!r}")
         if stage.when:
             check_condition(f"stages[{index}].when", stage)
+    check_cleanup(spec)
     cycle = find_cycle({s.stage_id: s.depends_on for s in spec.stages})
     if cycle:
         index = seen[cycle[0]]

@@ -9,12 +9,13 @@ unregistered namespace costs visibility, never a pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from workflows.base.sizes import clip
+from workflows.pipeline.matrix import MatrixAxis, describe_axes
 from workflows.pipeline.models import PipelineSpec, StageState, StageStatus
 
 PIPELINE_ID = SearchAttributeKey.for_keyword("OttoPipelineId")
@@ -45,15 +46,21 @@ def publish_status(status: StageStatus) -> None:
         workflow.upsert_search_attributes([STATUS.value_set(status.value)])
 
 
-def stage_table(stages: Iterable[StageState]) -> str:
+def stage_table(
+    stages: Iterable[StageState], matrices: Mapping[str, Sequence[MatrixAxis]] | None = None
+) -> str:
     """The Web UI's "current details" (User Metadata): one list item per stage. The UI
     renders markdown without tables (a table's cells ran together: `COMPLETED2/3`), and a
-    list also reads well where a failure's message is shown as plain text."""
-    return "\n".join(_stage_line(s) for s in stages)
+    list also reads well where a failure's message is shown as plain text. A matrix
+    stage's line names its axes; each shard's activity summary has its combination."""
+    matrices = matrices or {}
+    return "\n".join(_stage_line(s, matrices.get(s.stage_id, ())) for s in stages)
 
 
-def _stage_line(s: StageState) -> str:
+def _stage_line(s: StageState, matrix: Sequence[MatrixAxis]) -> str:
     parts = [s.status.value]
+    if matrix:
+        parts.append(describe_axes(matrix))
     if s.attempt:
         parts.append(f"attempt {s.attempt}/{s.max_attempts}")
     if s.worker_pod_names:

@@ -11,7 +11,9 @@ cancels every running stage (each deletes its workers) and ends every other stag
 CANCELLED; so does the pipeline's deadline (`timeout_seconds`, a durable timer), which
 then fails the pipeline with DeadlineExceeded. A stage whose `when` is false is SKIPPED,
 and so are its dependents without a `when` of their own; these skips do not fail the
-pipeline (conditions.py). The `progress` query returns
+pipeline (conditions.py). Cleanup stages run after every other stage has ended, also
+after a cancel or the deadline (cleanup.py). An approval stage waits for the
+`approve_stage` Update (approval.py). The `progress` query returns
 the snapshot and the transitions after a given version; the gateway asks it only when
 the history shows that a workflow task completed.
 """
@@ -26,6 +28,16 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 from workflows.base.checks import SpecError
 from workflows.pipeline import visibility
+from workflows.pipeline.approval import (
+    APPROVAL_STAGES_PATCH,
+    APPROVE_UPDATE,
+    ApprovalAnswer,
+    ApprovalDesk,
+    ApprovalReceipt,
+    is_approval,
+    waiting_message,
+)
+from workflows.pipeline.cleanup import outcome_so_far, split_graph
 from workflows.pipeline.conditions import ConditionError, evaluate
 from workflows.pipeline.dag import Graph, downstream, ready_stages
 from workflows.pipeline.inputs import PipelineInput, StageInput, StageReport, StageResult
@@ -42,6 +54,7 @@ from workflows.pipeline.outcome import (
     fails_when_failed,
     pipeline_failed,
 )
+from workflows.pipeline.outputs import OutputsConflict, check_pipeline_total, outputs_env
 from workflows.pipeline.placement import child_stages
 from workflows.pipeline.progress import PipelineProgress
 from workflows.pipeline.secrets import stage_secret_refs
@@ -77,7 +90,15 @@ class PipelineWorkflow:
             ],
         )
         self._specs = {s.stage_id: s for s in inp.spec.stages}
-        self._graph: Graph = {s.stage_id: s.depends_on for s in inp.spec.stages}
+        self._graph, self._cleanup_graph = split_graph(inp.spec.stages)
+        self._approvals = ApprovalDesk(self._specs)
+        # What `when` and cleanup stages see as pipeline.status.
+        self._pipeline_status = StageStatus.RUNNING
+        # The reason of a cancel that came while cleanup ran (None: none came).
+        self._cancelled_in_cleanup: str | None = None
+        self._matrices = {s.stage_id: s.matrix for s in inp.spec.stages if s.matrix}
+        # Every stage's dependencies, cleanup stages' included: whose outputs a stage sees.
+        self._dependencies: Graph = {s.stage_id: s.depends_on for s in inp.spec.stages}
         self._children = child_stages(inp.spec.stages)
         self._running: dict[str, asyncio.Task[StageResult]] = {}
         # Stages SKIPPED by a false `when` (or after one): they do not fail the pipeline.
@@ -94,6 +115,16 @@ class PipelineWorkflow:
     @workflow.query(name=INPUT_QUERY)
     def input(self) -> PipelineInput:
         return self._input
+
+    @workflow.update(name=APPROVE_UPDATE)
+    def approve_stage(self, answer: ApprovalAnswer) -> ApprovalReceipt:
+        """An approval stage's answer: ApproveStage, or `temporal workflow update`."""
+        return self._approvals.answer(answer)
+
+    @approve_stage.validator
+    def check_approval(self, answer: ApprovalAnswer) -> None:
+        state = self._progress.stages.get(answer.stage_id)
+        self._approvals.check(answer, state.status if state else None)
 
     @workflow.signal(name=STAGE_REPORT_SIGNAL)
     async def stage_report(self, report: StageReport) -> None:
@@ -132,15 +163,18 @@ class PipelineWorkflow:
     @workflow.run
     async def run(self, inp: PipelineInput) -> ProgressPage:
         spec = inp.spec
+        approvals = any(is_approval(s) for s in spec.stages) and self._approval_stages()
         try:
-            validate_pipeline(spec, inp.limits)
+            validate_pipeline(spec, inp.limits, approvals)
         except SpecError as err:
             raise ApplicationError(str(err), type="InvalidPipeline", non_retryable=True) from err
         self._table_task = asyncio.create_task(self._show_stages_when_changed())
         self._update_pipeline(StageStatus.RUNNING, f"pipeline started: {len(spec.stages)} stages")
         for stage_id in inp.reuse_completed:
-            if stage_id in self._progress.stages:
-                self._progress.stage_reused(workflow.now(), stage_id)
+            # Cleanup runs again in every run.
+            if stage_id in self._graph:
+                outputs = inp.reused_outputs.get(stage_id, {})
+                self._progress.stage_reused(workflow.now(), stage_id, outputs)
                 self._show_stages()
         graph = self._graph
         deadline = self._start_deadline(spec.timeout_seconds)
@@ -153,11 +187,24 @@ class PipelineWorkflow:
             reason = workflow.cancellation_reason()
             because = f": {reason}" if reason else ""
             await self._cancel_unfinished(f"cancelled{because}")
+            await self._run_cleanup(StageStatus.CANCELLED)
             self._update_pipeline(StageStatus.CANCELLED, f"pipeline cancelled{because}")
             await self._forget_secrets()
             raise
         if deadline is not None and not deadline.done():
             deadline.cancel()
+        statuses = self._progress.stage_status()
+        await self._run_cleanup(
+            outcome_so_far(statuses, graph, self._skipped_by_condition, self._deadline_passed)
+        )
+        if self._cancelled_in_cleanup is not None:
+            reason = self._cancelled_in_cleanup
+            because = f": {reason}" if reason else ""
+            self._update_pipeline(
+                StageStatus.CANCELLED, f"pipeline cancelled while its cleanup ran{because}"
+            )
+            await self._forget_secrets()
+            raise asyncio.CancelledError(reason)
         try:
             page = self._finish_pipeline()
         except ApplicationError:  # the pipeline failed: its workflow fails too
@@ -165,6 +212,11 @@ class PipelineWorkflow:
             raise
         await self._forget_secrets()
         return page
+
+    @staticmethod
+    def _approval_stages() -> bool:
+        """False replaying a run from before approval stages, which ran workers."""
+        return workflow.patched(APPROVAL_STAGES_PATCH)
 
     async def _forget_secrets(self) -> None:
         """The values are gone with the run (the reaper backs this up). Not in a `finally`:
@@ -200,10 +252,31 @@ class PipelineWorkflow:
                     return
             # A stage that ended as the deadline fired keeps its result; only a pipeline
             # with work left misses its deadline.
-            unfinished = not all(s.finished for s in self._progress.stage_status().values())
+            statuses = self._progress.stage_status()
+            unfinished = not all(statuses[s].finished for s in graph)
             if deadline is not None and deadline.done() and unfinished:
                 await self._deadline_exceeded()
                 return
+
+    async def _run_cleanup(self, status: StageStatus) -> None:
+        """Runs the cleanup stages to their ends. A cancel now does not stop them (each
+        attempt has its own bound): the pipeline ends CANCELLED after them."""
+        graph = self._cleanup_graph
+        if not graph:
+            return
+        self._pipeline_status = status
+        running = self._running
+        while True:
+            self._start_ready(graph)
+            if not running:
+                return
+            try:
+                await workflow.wait([*running.values()], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                self._cancelled_in_cleanup = workflow.cancellation_reason() or ""
+                continue
+            for stage_id in [sid for sid, task in running.items() if task.done()]:
+                self._finish_stage(graph, stage_id, running.pop(stage_id).result())
 
     def _start_ready(self, graph: Graph) -> None:
         """Starts every stage whose dependencies allow it; skips those whose condition says
@@ -214,10 +287,10 @@ class PipelineWorkflow:
             for stage_id in ready:
                 stage = self._specs[stage_id]
                 if stage.when:
-                    if not self._condition_holds(stage):
+                    if not self._condition_holds(graph, stage):
                         continue
                 else:
-                    skipped = [d for d in stage.depends_on if d in self._skipped_by_condition]
+                    skipped = [d for d in graph[stage_id] if d in self._skipped_by_condition]
                     if skipped:
                         self._skip_by_condition(
                             stage_id, f"skipped: upstream stage {skipped[0]} was skipped"
@@ -227,10 +300,13 @@ class PipelineWorkflow:
                 self._show_stages()
                 self._running[stage_id] = asyncio.create_task(self._run_stage(stage))
 
-    def _condition_holds(self, stage: StageSpec) -> bool:
+    def _condition_holds(self, graph: Graph, stage: StageSpec) -> bool:
         """Evaluates the stage's `when`; false skips it, an error fails it."""
+        statuses = self._progress.stage_status()
         try:
-            holds = evaluate(self._input.spec, stage, self._progress.stage_status())
+            holds = evaluate(
+                self._input.spec, stage, statuses, self._stage_outputs(), self._pipeline_status
+            )
         except ConditionError as err:
             error = f"when: {stage.when} could not be evaluated: {err}"
             self._progress.stage_ended(
@@ -243,7 +319,7 @@ class PipelineWorkflow:
                 error_message=error,
                 metrics=StageMetrics(),
             )
-            self._skip_downstream(self._graph, stage.stage_id, error)
+            self._skip_downstream(graph, stage.stage_id, error)
             self._show_stages()
             return False
         if not holds:
@@ -265,13 +341,38 @@ class PipelineWorkflow:
     def _fail_fast(self) -> bool:
         return self._input.spec.metadata.get(FAIL_FAST_KEY, "").lower() == "true"
 
+    def _stage_outputs(self) -> dict[str, dict[str, str]]:
+        return {sid: s.outputs for sid, s in self._progress.stages.items() if s.outputs}
+
     async def _run_stage(self, stage: StageSpec) -> StageResult:
+        if is_approval(stage) and self._approval_stages():
+            self._progress.approval_waiting(workflow.now(), stage.stage_id, waiting_message(stage))
+            self._show_stages()
+            return await self._approvals.wait(stage)
         spec = self._input.spec
         run = workflow.info().run_id
         secrets = stage_secret_refs(spec, stage)
+        status = self._pipeline_status.value if stage.cleanup else ""
+        try:
+            env = outputs_env(self._dependencies, stage.stage_id, self._stage_outputs())
+        except OutputsConflict as err:
+            return StageResult(
+                status=StageStatus.FAILED,
+                attempt=0,
+                worker_pod_names=(),
+                message="upstream outputs conflict",
+                error_message=str(err),
+            )
         if stage.stage_id not in self._children:
             ctx = StageContext(
-                spec.pipeline_id, spec.repository, spec.commit_sha, run, stage, secrets
+                spec.pipeline_id,
+                spec.repository,
+                spec.commit_sha,
+                run,
+                stage,
+                secrets,
+                pipeline_status=status,
+                outputs_env=env,
             )
             return await run_stage(ctx, self)
         inp = StageInput(
@@ -281,6 +382,8 @@ class PipelineWorkflow:
             run=run,
             stage=stage,
             secrets=secrets,
+            pipeline_status=status,
+            outputs_env=env,
         )
         try:
             return await workflow.execute_child_workflow(
@@ -305,17 +408,19 @@ class PipelineWorkflow:
             )
 
     async def _cancel_unfinished(self, message: str) -> None:
-        """Cancels running stages (they delete their workers) and closes every other one."""
+        """Cancels running stages (they delete their workers) and closes every other one
+        but the cleanup stages, which run next."""
         for task in self._running.values():
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         self._running.clear()
         for stage_id, state in self._progress.stages.items():
-            if not state.status.finished:
+            if not state.status.finished and stage_id not in self._cleanup_graph:
                 self._progress.stage_cancelled(workflow.now(), stage_id, message)
         self._show_stages()
 
     def _finish_stage(self, graph: Graph, stage_id: str, result: StageResult) -> None:
+        result = self._within_outputs_budget(stage_id, result)
         self._progress.stage_ended(
             workflow.now(),
             stage_id,
@@ -325,10 +430,23 @@ class PipelineWorkflow:
             worker_pod_names=result.worker_pod_names,
             error_message=result.error_message,
             metrics=result.metrics,
+            outputs=result.outputs,
         )
         if result.status is StageStatus.FAILED:
             self._skip_downstream(graph, stage_id, result.error_message)
         self._show_stages()
+
+    def _within_outputs_budget(self, stage_id: str, result: StageResult) -> StageResult:
+        """A completed stage whose outputs would pass the pipeline's budget fails."""
+        if not result.outputs:
+            return result
+        try:
+            check_pipeline_total(result.outputs, self._stage_outputs().values())
+        except OutputsConflict as err:
+            return result.model_copy(
+                update={"status": StageStatus.FAILED, "error_message": str(err), "outputs": {}}
+            )
+        return result
 
     def _skip_downstream(self, graph: Graph, stage_id: str, error: str) -> None:
         now = workflow.now()
@@ -354,7 +472,7 @@ class PipelineWorkflow:
         self._update_pipeline(status, message)
         page = self._progress.tail(FINAL_EVENTS)
         if status is StageStatus.FAILED and fails_when_failed():
-            table = visibility.stage_table(self._progress.stages.values())
+            table = visibility.stage_table(self._progress.stages.values(), self._matrices)
             raise pipeline_failed(message, page, table)
         return page
 
@@ -371,7 +489,8 @@ class PipelineWorkflow:
 
     def _write_stage_table(self) -> None:
         self._stages_shown = True
-        workflow.set_current_details(visibility.stage_table(self._progress.stages.values()))
+        table = visibility.stage_table(self._progress.stages.values(), self._matrices)
+        workflow.set_current_details(table)
 
     def _update_pipeline(self, status: StageStatus, message: str) -> None:
         self._progress.update_pipeline(workflow.now(), status, message)

@@ -13,6 +13,8 @@ import re
 MAX_NAME_LENGTH = 63
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_UNSAFE = re.compile(r"[^-A-Za-z0-9_.]+")
 
 
 def name_part(part: str) -> str:
@@ -22,6 +24,19 @@ def name_part(part: str) -> str:
 
 def short_hash(text: str, length: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def safe_label_value(value: str) -> str:
+    """Returns value if Kubernetes accepts it as a label value, else a sanitised, hashed form.
+
+    Both the pod's labels and list()'s selector go through this, so they always agree.
+    """
+    if len(value) <= MAX_NAME_LENGTH and _LABEL_VALUE.match(value):
+        return value
+    digest = short_hash(value, 8)
+    head = _LABEL_UNSAFE.sub("-", value)[: MAX_NAME_LENGTH - len(digest) - 1]
+    head = head.strip("-_.")
+    return f"{head}-{digest}" if head else digest
 
 
 def dns_safe_name(*parts: str) -> str:

@@ -17,6 +17,9 @@ from pydantic import Field
 from workflows.base.model import Frozen
 
 MANAGED_BY = "ottoscaler"
+# A cleanup stage's workers learn the pipeline's outcome so far from it (pipeline/cleanup.py).
+PIPELINE_STATUS_ENV = "OTTO_PIPELINE_STATUS"
+PIPELINE_OUTCOMES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 DEFAULT_PENDING_TIMEOUT_SECONDS = 300
 
 
@@ -96,6 +99,8 @@ class WorkerOutcome(Frozen):
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A succeeded worker's OTTO_OUTPUTS, parsed and checked (outputs.py).
+    outputs: dict[str, str] = Field(default_factory=dict)
 
     @property
     def failure_text(self) -> str:

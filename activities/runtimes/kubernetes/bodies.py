@@ -137,6 +137,8 @@ class Container(TypedDict, total=False):
     env: list[EnvVar]
     resources: ResourceRequirements
     securityContext: SecurityContext
+    terminationMessagePath: str
+    terminationMessagePolicy: str
 
 
 class PodSpec(TypedDict, total=False):

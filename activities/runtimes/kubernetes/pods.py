@@ -25,11 +25,16 @@ from activities.runtimes.kubernetes.bodies import (
     SeccompProfile,
     SecurityContext,
 )
-from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, short_hash
+from workflows.workers.naming import DNS1123_LABEL, MAX_NAME_LENGTH, safe_label_value
+from workflows.workers.outputs import OUTPUTS_ENV
 from workflows.workers.spec import MANAGED_BY, Labels, WorkerSpec
 
 CONTAINER_NAME = "worker"
 SUMMARY_ANNOTATION = "ottoscaler.io/summary"
+# A worker's outputs are its termination message, as Tekton's results are: the kubelet
+# bind-mounts a writable file here whatever the image, and keeps its last 4,096 bytes.
+# Policy File: a failed worker's log tail must never pass for its outputs.
+OUTPUTS_PATH = "/dev/termination-log"
 # Workers need no API access; the kubelet kills them this long after a delete.
 TERMINATION_GRACE_SECONDS = 10
 
@@ -44,21 +49,6 @@ DEFAULT_RESOURCES: Mapping[str, str] = {
 DEFAULT_RUN_AS_USER = "65532"
 
 _QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)([numkMGTPE]|[KMGTPE]i|[eE][+-]?\d+)?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_LABEL_UNSAFE = re.compile(r"[^-A-Za-z0-9_.]+")
-
-
-def safe_label_value(value: str) -> str:
-    """Returns value if Kubernetes accepts it as a label value, else a sanitised, hashed form.
-
-    Both the pod's labels and list()'s selector go through this, so they always agree.
-    """
-    if len(value) <= MAX_NAME_LENGTH and _LABEL_VALUE.match(value):
-        return value
-    digest = short_hash(value, 8)
-    head = _LABEL_UNSAFE.sub("-", value)[: MAX_NAME_LENGTH - len(digest) - 1]
-    head = head.strip("-_.")
-    return f"{head}-{digest}" if head else digest
 
 
 def pod_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -116,7 +106,8 @@ def _security(config: Mapping[str, str]) -> tuple[PodSecurityContext, SecurityCo
 
 def _env(spec: WorkerSpec) -> list[EnvVar]:
     """Plain values, then secrets by reference: the pod spec never holds a secret value."""
-    env: list[EnvVar] = [{"name": key, "value": value} for key, value in sorted(spec.env.items())]
+    plain = {**spec.env, OUTPUTS_ENV: OUTPUTS_PATH}
+    env: list[EnvVar] = [{"name": key, "value": value} for key, value in sorted(plain.items())]
     if spec.secrets is not None:
         store = spec.secrets.store
         env.extend(
@@ -146,6 +137,8 @@ def build_pod(
         "image": spec.image or default_image,
         "env": _env(spec),
         "resources": _resources(spec.config),
+        "terminationMessagePath": OUTPUTS_PATH,
+        "terminationMessagePolicy": "File",
     }
     if spec.command:
         container["command"] = list(spec.command)

@@ -12,6 +12,7 @@ docs/kubernetes.md is the user's guide.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
+from opentelemetry.trace import Tracer
 
 from activities.logs.lines import LogCursor, OutputLine
 from activities.runtimes.kubernetes.bodies import OwnerReference, as_json
@@ -31,7 +33,12 @@ from activities.runtimes.kubernetes.logs import PodLog, follow_pod_log
 from activities.runtimes.kubernetes.owner import resolve_owner
 from activities.runtimes.kubernetes.pods import build_pod, label_selector
 from activities.runtimes.kubernetes.secrets import KubeSecrets
-from activities.runtimes.kubernetes.status import PendingLimits, worker_info
+from activities.runtimes.kubernetes.status import (
+    PendingLimits,
+    termination_message,
+    worker_info,
+)
+from activities.runtimes.kubernetes.tracing import trace_calls
 from activities.runtimes.kubernetes.wait import PodWatcher
 from activities.runtimes.kubernetes.watch import PodFeed, follow
 from activities.runtimes.protocol import (
@@ -98,13 +105,17 @@ class KubernetesRuntime:
         *,
         owner: OwnerReference | None = None,
         tuning: KubeTuning = KubeTuning(),
+        tracer: Tracer | None = None,
     ) -> None:
         """api_client None loads the configuration from the environment (load_api_client);
-        owner is the ownerReference of every worker pod."""
+        owner is the ownerReference of every worker pod; tracer, if any, gets a span per
+        request to the API server (tracing)."""
         self._namespace = namespace
         self._default_image = default_image
         self._owns_client = api_client is None
         self._api = api_client or load_api_client(tuning.max_calls + tuning.max_watches)
+        if tracer is not None:
+            trace_calls(self._api, tracer)
         self._core = CoreV1Api(self._api)
         self._tuning = tuning
         self._calls = ThreadPoolExecutor(tuning.max_calls, thread_name_prefix="kube-call")
@@ -125,13 +136,14 @@ class KubernetesRuntime:
         *,
         owner: str = "",
         tuning: KubeTuning = KubeTuning(),
+        tracer: Tracer | None = None,
     ) -> KubernetesRuntime:
         """The runtime `ottoscaler` starts: in-cluster config, else the current kubeconfig.
 
         Worker pods are owned by `owner` (OTTOSCALER_OWNER) if set, else in a cluster by
         Ottoscaler's own ReplicaSet (owner). Resolving it blocks once, at start.
         """
-        runtime = cls(namespace, default_image, tuning=tuning)
+        runtime = cls(namespace, default_image, tuning=tuning, tracer=tracer)
         try:
             runtime._owner = resolve_owner(runtime._api, namespace, owner, os.environ)
         except BaseException:
@@ -145,8 +157,9 @@ class KubernetesRuntime:
         if self._closed:  # the worker is shutting down: another one retries the activity
             raise TransientRuntimeError("the kubernetes runtime is closed")
         try:
+            # In the caller's context: a request's span is the child of the caller's.
             return await asyncio.get_running_loop().run_in_executor(
-                pool, functools.partial(fn, *args, **kw)
+                pool, contextvars.copy_context().run, functools.partial(fn, *args, **kw)
             )
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -237,6 +250,12 @@ class KubernetesRuntime:
             namespace=self._namespace,
             name=name,
         )
+
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        model = await self._call(
+            "get", spec.name, self._core.read_namespaced_pod, spec.name, self._namespace
+        )
+        return termination_message(as_json(self._api, model))
 
     async def delete(self, name: str) -> None:
         try:

@@ -159,6 +159,11 @@ def _failure_reason(status: PodStatus, terminated: ContainerStateTerminated) -> 
     return "Error", terminated.get("message") or status.get("message") or ""
 
 
+def termination_message(pod: Pod) -> str:
+    """What the ended container wrote to its terminationMessagePath: the worker's outputs."""
+    return (_first_terminated(pod) or {}).get("message") or ""
+
+
 def deleted_outcome(pod: Pod) -> WorkerOutcome:
     """The outcome of a pod that disappeared: its end if it had one, else PodDeleted."""
     return terminal_outcome(pod) or WorkerOutcome(

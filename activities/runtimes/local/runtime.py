@@ -11,7 +11,7 @@ The image is ignored (with one warning). A timeout or a delete kills the command
 process group, `sh -c` children included. Workers do not inherit Ottoscaler's
 environment (it may hold secrets), only PATH, HOME, LANG and TMPDIR plus their own env
 and their secrets, read from the store as the process starts (never written with the
-worker's files).
+worker's files), and OTTO_OUTPUTS, a file in the worker's directory read once it ended.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from activities.logs.lines import LogCursor, OutputLine
 from activities.runtimes.local.changes import DirectoryChanges
 from activities.runtimes.local.launch import launch
 from activities.runtimes.local.output import follow_output
+from activities.runtimes.local.outputs import outputs_path, read_outputs
 from activities.runtimes.local.supervisor import write_whole
 from activities.runtimes.local.worker import WORKER, LocalWorker, WorkerFile, start_ticks
 from activities.runtimes.protocol import PermanentRuntimeError, WorkerEvent, WorkerNotFound
 from activities.runtimes.records import WorkerFeed, lost, matching, secret_env
 from activities.secrets.files import FileSecretStore
 from activities.secrets.store import SecretStore
+from workflows.workers.outputs import OUTPUTS_ENV
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,9 @@ class LocalRuntime:
         await worker.ended.wait()
         assert worker.outcome is not None
         return worker.outcome
+
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        return read_outputs(self.directory / spec.name)
 
     async def delete(self, name: str) -> None:
         self._adopt()
@@ -148,6 +153,7 @@ class LocalRuntime:
         env.update(spec.env)
         env.update(await secret_env(self.secrets, spec))
         directory = self.directory / spec.name
+        env[OUTPUTS_ENV] = str(outputs_path(directory).absolute())
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(mode=0o700)
         worker = LocalWorker(spec, on_change=self._feed.changed, directory=directory)

@@ -2,7 +2,9 @@
 
 mock.duration (seconds), mock.exit_code, mock.fail_attempts (the first N attempts of every
 shard exit 1), mock.reason (reported instead of Error), mock.lines, mock.line_rate,
-mock.pending (seconds pending before it runs). For tests, benchmarks and otto-handler's
+mock.pending (seconds pending before it runs), mock.outputs (the `key=value` lines every
+shard writes to OTTO_OUTPUTS, `${NAME}` replaced by the worker's environment variable NAME,
+e.g. `${OTTO_MATRIX_OS}`). For tests, benchmarks and otto-handler's
 own integration tests. A worker is a record and at most one timer: 1,000 cost little.
 """
 
@@ -12,6 +14,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from string import Template
 
 from activities.logs.lines import LogCursor, OutputLine, utcnow
 from activities.runtimes.mock.output import MockOutput
@@ -22,6 +25,8 @@ from activities.secrets.store import SecretStore
 from workflows.workers.spec import WorkerInfo, WorkerOutcome, WorkerSpec
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+# What every shard of the stage writes to OTTO_OUTPUTS: `key=value` lines.
+OUTPUTS_KEY = "mock.outputs"
 
 
 # Every mock.* number and its range: scripts for tests, not a way to hang a worker.
@@ -145,6 +150,10 @@ class MockRuntime:
         if not await _lives_for(record, script.pending + script.duration - elapsed):
             return lost(spec.name)
         return record.finish(script.exit_code, script.reason)
+
+    async def read_outputs(self, spec: WorkerSpec) -> str:
+        # ${NAME} reads the worker's environment, so matrix shards can write their own keys.
+        return Template(spec.config.get(OUTPUTS_KEY, "")).safe_substitute(spec.env)
 
     async def delete(self, name: str) -> None:
         record = self._workers.pop(name, None)
