@@ -34,10 +34,10 @@ async def _migrated(connection: asyncpg.Connection) -> None:
 
 
 def where(url: str) -> str:
-    """The server and database a libpq URL names, for the log: never its user or password."""
+    """The database and server a libpq URL names, for the log: never its user or password."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2] or ",".join(parse_qs(parts.query).get("host", []))
-    return f"{host or 'localhost'}{parts.path}"
+    return f"{parts.path.lstrip('/') or '(default)'} at {host or 'localhost'}"
 
 
 @asynccontextmanager
@@ -57,7 +57,7 @@ async def database(url: str) -> AsyncIterator[asyncpg.Pool]:
             if not unreachable(err):
                 raise
             log.warning(
-                "waiting for the database at %s (%s); health reports NOT_SERVING until it "
+                "waiting for the database %s (%s); health reports NOT_SERVING until it "
                 "answers and its schema is migrated",
                 where(url),
                 err,
