@@ -35,8 +35,13 @@ lock:
 run: install
 	$(BIN)/ottoscaler up $(ARGS)
 
+# Tests in TEST_WORKERS processes (pytest-xdist), each with its own Temporal dev server and
+# PostgreSQL: most tests wait on servers and processes, so 3 beat 2 on 2 cores.
+# TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 3
+
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 fmt: install
 	$(BIN)/ruff format .
