@@ -85,6 +85,9 @@ class DevServer:
         self.ui_port = ui_port
         self.codec_endpoint = codec_endpoint
         self.process: subprocess.Popen[bytes] | None = None
+        # The data dir's lock (claims.py), inherited so that it stays held until the server
+        # has exited, even when `up` was killed first and the server is still stopping.
+        self.lock_fd: int | None = None
 
     @property
     def address(self) -> str:
@@ -129,6 +132,7 @@ class DevServer:
                 start_new_session=True,
                 env=environment_without_secrets(),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                pass_fds=() if self.lock_fd is None else (self.lock_fd,),
             )
 
     async def start(
