@@ -12,7 +12,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from ottoscaler.v1 import ottoscaler_pb2 as pb
 
-# otto-handler's enum StageType, by number: ../shared/CONTRACT.md.
+# otto-handler's enum StageType, by number (proto/ottoscaler/v1/README.md, PipelineStage.type).
 STAGE_TYPES = {
     1: "build",
     2: "test",
