@@ -133,6 +133,7 @@ async def running_ottoscaler(
                 signing_key=key,
                 max_sessions=settings.max_workers,
                 registration_ttl=settings.agent_registration_ttl_seconds,
+                rate_limit=settings.agent_rate_limit,
             )
             temporal = Reachability(client, settings.temporal_check_seconds)
             host = settings.grpc_bind_host

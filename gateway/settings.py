@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where a process given neither OTTOSCALER_SIGNING_KEY nor a token keeps its signing key.
@@ -36,9 +36,10 @@ class LogFormat(StrEnum):
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
-    # Errors never repeat what was given: some settings are keys and tokens.
+    # Errors never repeat what was given: some settings are keys and tokens. No duration is
+    # infinite or NaN: a poll that never comes or a timedelta that overflows.
     model_config = SettingsConfigDict(
-        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True, allow_inf_nan=False
     )
 
     grpc_port: int = Field(9090, ge=0, le=65535)
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     # An agent's registration that has no StreamLogs call writing for it this long (it
     # never began, or its stream broke) is closed and frees its slot.
     agent_registration_ttl_seconds: float = Field(60.0, gt=0)
+    # Log entries a second one agent may send (bursts of one second's worth); past it an
+    # entry is answered RETRY. An int32 on the wire (LoggingConfig.rate_limit).
+    agent_rate_limit: int = Field(1000, ge=1, le=2**31 - 1)
     # Finished pool workers stay listed this long, then they are deleted.
     worker_ttl_seconds: float = Field(300.0, ge=0)
     # The log archive (one JSONL file per pod); empty: <OTTOSCALER_DATA_DIR>/logs.
@@ -259,6 +263,17 @@ class Settings(BaseSettings):
         return "\n".join(
             f"  {key.upper()}={'' if value is None else value}" for key, value in shown.items()
         )
+
+
+def settings_problems(invalid: ValidationError) -> str:
+    """What is wrong with the settings, one line each, named as the environment names them;
+    never the values given (some are keys and tokens)."""
+    lines = []
+    for error in invalid.errors(include_input=False, include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        names = ".".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{names}: {message}" if names else message)
+    return "\n".join(lines)
 
 
 def _secret_file(name: str, given: SecretStr | None, path: Path) -> SecretStr:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from gateway.app import STOP_GRACE_SECONDS, running_ottoscaler
 from gateway.cli import verbs
 from gateway.cli.claims import Taken, claimed
@@ -19,7 +21,7 @@ from gateway.hardening import forget_secret_environment, make_undumpable
 from gateway.ports import PortInUse
 from gateway.server.log_json import JsonFormatter
 from gateway.server.tracing import ottoscaler_tracer, tracer_provider
-from gateway.settings import LogFormat, RuntimeKind, Settings
+from gateway.settings import LogFormat, RuntimeKind, Settings, settings_problems
 from gateway.temporal.client import connect
 from gateway.temporal.devserver import DevServer
 from gateway.temporal.replay import (
@@ -164,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = asyncio.run(_replay(args)) if args.command == "replay" else _run(args)
     except (Taken, PortInUse, HistoryUnavailable) as refused:
         print(f"ottoscaler {args.command}: {refused}", file=sys.stderr)
+        code = 2
+    except ValidationError as invalid:
+        print(f"ottoscaler {args.command}: invalid settings:", file=sys.stderr)
+        print(settings_problems(invalid), file=sys.stderr)
         code = 2
     except DevServerLost as lost:
         print(f"ottoscaler {args.command}: {lost}", file=sys.stderr)

@@ -61,7 +61,6 @@ Answer = pb.LogResponse.Status
 PhaseOf: TypeAlias = Callable[[str], WorkerPhase | None]
 # A worker's labels as the runtime reports them now; None while it lists no such worker.
 LabelsOf: TypeAlias = Callable[[str], Mapping[str, str] | None]
-RATE_LIMIT = 1000
 # A Kubernetes object name's limit: worker names and task ids are shorter, and what a
 # refusal repeats of them stays small.
 MAX_ID_CHARS = 253
@@ -122,7 +121,7 @@ class AgentLogService(pb_grpc.LogStreamingServiceServicer):
         signing_key: bytes,
         max_sessions: int,
         registration_ttl: float,
-        rate_limit: int = RATE_LIMIT,
+        rate_limit: int,
     ) -> None:
         self._sinks = sinks
         self._phase_of = phase_of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from grpc import aio
 
 from activities.logs.lines import CONTINUED, MAX_LINE_BYTES
@@ -15,6 +16,12 @@ from tests.logs.pipelines import collect
 
 Registered = pb.RegistrationResponse.Status
 Answer = pb.LogResponse.Status
+SLOW_RATE = 20
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"agent_rate_limit": SLOW_RATE})
 
 
 async def answer(call: aio.StreamStreamCall[pb.LogEntry, pb.LogResponse]) -> pb.LogResponse:
@@ -87,7 +94,10 @@ async def test_an_agent_over_its_rate_is_told_to_retry_and_loses_nothing(
     agents: pb_grpc.LogStreamingServiceAsyncStub, settings: Settings
 ) -> None:
     registered = await agents.RegisterWorker(registration(settings, "agent-2"))
-    burst = 3 * registered.config.rate_limit  # faster than the bucket refills
+    assert registered.config.rate_limit == SLOW_RATE  # AGENT_RATE_LIMIT, told to the agent
+    # Three seconds' worth at once: the bucket holds one, and taking in these few entries
+    # is far quicker than the second it takes to refill, however busy the machine.
+    burst = 3 * SLOW_RATE
     session = registered.session_id
     pending = [entry("agent-2", session, f"line {n}") for n in range(1, burst + 1)]
     acked: list[tuple[int, str]] = []
@@ -105,7 +115,7 @@ async def test_an_agent_over_its_rate_is_told_to_retry_and_loses_nothing(
             if a.status == Answer.ACK
         ]
         pending = retry
-        await asyncio.sleep(0.05)  # the agent backs off before resending
+        await asyncio.sleep(0.25)  # the agent backs off before resending
     await call.done_writing()
     assert rounds > 1  # some entries were answered RETRY
     assert sorted(acked) == acked and [n for n, _ in acked] == list(range(1, burst + 1))
