@@ -70,7 +70,7 @@ def merge_shards(shards: Mapping[int, Outputs]) -> dict[str, str]:
 
 def check_pipeline_total(stage_outputs: Outputs, others: Iterable[Outputs]) -> None:
     """A stage's outputs must fit beside those of the stages that completed before it."""
-    total = outputs_bytes(dict(stage_outputs)) + sum(outputs_bytes(dict(o)) for o in others)
+    total = outputs_bytes(stage_outputs) + sum(outputs_bytes(o) for o in others)
     if total > MAX_PIPELINE_OUTPUTS_BYTES:
         raise OutputsConflict(
             f"outputs: the pipeline's outputs would be {total} bytes, "

@@ -16,6 +16,7 @@ from workflows.pipeline.models import StageSpec
 from workflows.workers.calls import REFUSED
 from workflows.workers.naming import stage_worker_name
 from workflows.workers.outputs import INVALID_OUTPUTS
+from workflows.workers.signed import PER_WORKER_ENV_PREFIXES
 from workflows.workers.spec import (
     MANAGED_BY,
     PIPELINE_STATUS_ENV,
@@ -26,8 +27,6 @@ from workflows.workers.spec import (
     env_from_config,
     pending_timeout,
 )
-
-DERIVED = ("OTTO_MATRIX", "OTTO_OUTPUT_")
 
 
 class StageContext:
@@ -60,9 +59,10 @@ class StageContext:
 
     def worker_spec(self, shard: int, attempt: int) -> WorkerSpec:
         stage = self.stage
-        # A config key never poses as a matrix value or an upstream output, which the
-        # signature leaves out (workflows/workers/signed.py).
-        env = {k: v for k, v in env_from_config(stage.config).items() if not k.startswith(DERIVED)}
+        # A config key never poses as the matrix, a matrix value or an upstream output,
+        # which the workflow sets (the signature leaves the last two out).
+        derived = (MATRIX_ENV, *PER_WORKER_ENV_PREFIXES)
+        env = {k: v for k, v in env_from_config(stage.config).items() if not k.startswith(derived)}
         labels: dict[str, str] = {}
         if self.secrets is not None:
             # A secret wins over a config key of its name: its value must not be replaced.

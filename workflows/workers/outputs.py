@@ -19,6 +19,7 @@ value, as a shell script appending to the file would expect.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # The environment variable that names the file; each runtime sets it as it creates a worker.
 OUTPUTS_ENV = "OTTO_OUTPUTS"
@@ -80,6 +81,6 @@ def _split(number: int, line: str) -> tuple[str, str]:
     return key, value
 
 
-def outputs_bytes(outputs: dict[str, str]) -> int:
+def outputs_bytes(outputs: Mapping[str, str]) -> int:
     """What outputs weigh as `key=value` lines: the measure every limit uses."""
     return sum(len(f"{key}={value}\n".encode()) for key, value in outputs.items())

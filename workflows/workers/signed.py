@@ -28,7 +28,7 @@ _PER_WORKER_LABELS = frozenset({Labels.RUN_ID, Labels.SHARD, Labels.ATTEMPT, Lab
 # A matrix shard's own combination (its signed OTTO_MATRIX declares them all, and the
 # activities check the shard against it), and the outputs of the stages upstream, which
 # workers wrote while the pipeline ran: no gateway could sign them before.
-_PER_WORKER_ENV_PREFIXES = ("OTTO_MATRIX_", "OTTO_OUTPUT_")
+PER_WORKER_ENV_PREFIXES = ("OTTO_MATRIX_", "OTTO_OUTPUT_")
 _PER_WORKER_LABEL_PREFIXES = ("ottoscaler.io/matrix-",)
 
 
@@ -43,7 +43,7 @@ def signed_content(spec: WorkerSpec) -> bytes:
     content["env"] = {
         k: v
         for k, v in spec.env.items()
-        if k not in _PER_WORKER_ENV and not k.startswith(_PER_WORKER_ENV_PREFIXES)
+        if k not in _PER_WORKER_ENV and not k.startswith(PER_WORKER_ENV_PREFIXES)
     }
     content["labels"] = {
         k: v
