@@ -39,9 +39,12 @@ def answer_from_wire(request: pb.ApproveStageRequest) -> ApprovalAnswer:
 
 
 async def approve_stage(
-    handle: PipelineHandle, pipeline_id: str, answer: ApprovalAnswer
+    handle: PipelineHandle,
+    status: WorkflowExecutionStatus | None,
+    pipeline_id: str,
+    answer: ApprovalAnswer,
 ) -> pb.ApproveStageResponse:
-    status = (await handle.describe()).status
+    """status: the run's, as described when the handle was taken."""
     if status is not WorkflowExecutionStatus.RUNNING:
         state = status.name.lower() if status else "closed"
         raise FailedPrecondition(f"pipeline_id: pipeline {pipeline_id} has ended ({state})")
@@ -50,7 +53,7 @@ async def approve_stage(
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
-        # It ended since describe() said it ran.
+        # It ended since it was described.
         raise FailedPrecondition(f"pipeline_id: pipeline {pipeline_id} has ended") from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause

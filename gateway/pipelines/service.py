@@ -136,10 +136,9 @@ class PipelineService:
 
     async def cancel(self, request: pb.CancelPipelineRequest) -> pb.CancelPipelineResponse:
         check_short_text("reason", request.reason, MAX_TEXT["reason"])
-        handle = await self._existing(request.pipeline_id)
-        description = await handle.describe()
-        if description.status is not WorkflowExecutionStatus.RUNNING:
-            state = description.status.name.lower() if description.status else "closed"
+        handle, status = await self._latest(request.pipeline_id)
+        if status is not WorkflowExecutionStatus.RUNNING:
+            state = status.name.lower() if status else "closed"
             return pb.CancelPipelineResponse(
                 accepted=False, message=f"pipeline {request.pipeline_id} is already {state}"
             )
@@ -152,9 +151,8 @@ class PipelineService:
     async def retry(self, request: pb.RetryPipelineRequest) -> AsyncIterator[pb.PipelineProgress]:
         """A new run that reuses the stages the last run completed."""
         check_short_text("triggered_by", request.triggered_by, MAX_TEXT["triggered_by"])
-        handle = await self._existing(request.pipeline_id)
-        description = await handle.describe()
-        if description.status is WorkflowExecutionStatus.RUNNING:
+        handle, status = await self._latest(request.pipeline_id)
+        if status is WorkflowExecutionStatus.RUNNING:
             raise FailedPrecondition(
                 f"pipeline_id: pipeline {request.pipeline_id} is still running; "
                 "watch it with WatchPipeline or cancel it first"
@@ -194,14 +192,22 @@ class PipelineService:
 
     async def approve(self, request: pb.ApproveStageRequest) -> pb.ApproveStageResponse:
         answer = answer_from_wire(request)
-        handle = await self._existing(request.pipeline_id)
-        return await approve_stage(handle, request.pipeline_id, answer)
+        handle, status = await self._latest(request.pipeline_id)
+        return await approve_stage(handle, status, request.pipeline_id, answer)
 
     async def list_runs(self, request: pb.ListPipelinesRequest) -> pb.ListPipelinesResponse:
         return await list_pipelines(self.client, self.settings.temporal_task_queue, request)
 
     async def _existing(self, pipeline_id: str) -> PipelineHandle:
         """The latest run of a pipeline, or NOT_FOUND naming the id."""
+        handle, _ = await self._latest(pipeline_id)
+        return handle
+
+    async def _latest(
+        self, pipeline_id: str
+    ) -> tuple[PipelineHandle, WorkflowExecutionStatus | None]:
+        """The latest run of a pipeline and its status (None: closed, kind unknown), from
+        one describe; or NOT_FOUND naming the id."""
         check_label_value("pipeline_id", pipeline_id)
         handle = self.client.get_workflow_handle_for(
             PipelineWorkflow.run, pipeline_workflow_id(pipeline_id)
@@ -212,9 +218,10 @@ class PipelineService:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"pipeline_id: no pipeline {pipeline_id!r}") from err
             raise
-        return self.client.get_workflow_handle_for(
+        latest = self.client.get_workflow_handle_for(
             PipelineWorkflow.run, description.id, run_id=description.run_id
         )
+        return latest, description.status
 
     async def _start_with_secrets(
         self, spec: PipelineSpec, values: dict[str, str]
