@@ -29,8 +29,18 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     LOCAL. An open transaction is still rolled back by the pool itself."""
 
 
-async def _migrated(connection: asyncpg.Connection) -> None:
-    await migrate(connection)
+class _MigrateOnce:
+    """The pool's `init`: the first connection that answers migrates the schema; later
+    ones (the pool opens them as it grows and after idle ones close) skip the round trips
+    and the migration lock every replica's new connections would wait on."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    async def __call__(self, connection: asyncpg.Connection) -> None:
+        if not self._done:
+            await migrate(connection)
+            self._done = True
 
 
 def where(url: str) -> str:
@@ -47,7 +57,7 @@ async def database(url: str) -> AsyncIterator[asyncpg.Pool]:
     # No floor of open connections: while the database is down the pool would try to
     # restore it in the background, logging a traceback at each try.
     pool = await asyncpg.create_pool(
-        url, min_size=0, max_size=POOL_SIZE, init=_migrated, reset=_keep_session
+        url, min_size=0, max_size=POOL_SIZE, init=_MigrateOnce(), reset=_keep_session
     )
     try:
         try:
